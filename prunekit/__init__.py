@@ -1,0 +1,1 @@
+"""Train an MLP, prune it without retraining, and measure what sparsity costs and buys."""

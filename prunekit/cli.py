@@ -1,0 +1,30 @@
+"""What every stage script shares: logging set-up and clear exits on bad input."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from prunekit import compact, data, files, model, params
+
+# Errors that mean "bad input": reported as one clear message, without a traceback.
+INPUT_ERRORS = (params.ParamsError, data.DatasetError, model.CheckpointError,
+                compact.ArtifactError, files.InvalidFileError, FileNotFoundError)
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Runs a stage's ``main``, turning bad-input errors and Ctrl-C into short messages.
+
+    Outputs are written atomically, so a stage stopped here leaves the last good ones intact.
+
+    Args:
+        main: The stage's entry point.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        main()
+    except INPUT_ERRORS as error:
+        sys.exit(f"error: {error}")
+    except KeyboardInterrupt:
+        sys.exit("interrupted: no output was replaced; the last good outputs are intact")

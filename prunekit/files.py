@@ -1,0 +1,150 @@
+"""Stage outputs written all-or-nothing, and readers that name the fix for a bad file.
+
+A stage collects its outputs in an :class:`OutputSet`: each file (or folder) is first written
+under a temporary name in its final folder, and only when the whole stage has succeeded are they
+all renamed into place, in the order they were added (metrics last, by convention). A stage that
+fails or is interrupted leaves the outputs of the last good run untouched and no partial file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+
+
+class InvalidFileError(ValueError):
+    """Raised when an input file exists but cannot be parsed."""
+
+
+class OutputSet:
+    """Temporary stand-ins for a stage's outputs, moved into place together on success."""
+
+    def __init__(self) -> None:
+        """Starts with no outputs."""
+        self._pending: list[tuple[pathlib.Path, pathlib.Path]] = []
+
+    def file(self, path: str | pathlib.Path) -> pathlib.Path:
+        """Returns a temporary path to write instead of ``path`` (its folder is created)."""
+        path = pathlib.Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                             dir=path.parent)
+        os.close(handle)
+        self._pending.append((pathlib.Path(temporary), path))
+        return pathlib.Path(temporary)
+
+    def directory(self, path: str | pathlib.Path) -> pathlib.Path:
+        """Returns an empty temporary folder to fill instead of the folder ``path``.
+
+        The folder will hold exactly what is written there: files of an earlier run go.
+        """
+        path = pathlib.Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        staging.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder.
+        self._pending.append((staging, path))
+        return staging
+
+    def commit(self) -> None:
+        """Moves every temporary output into place, in the order they were added."""
+        for temporary, final in self._pending:
+            if temporary.is_dir():
+                retired = final.with_name(f".{final.name}.old")
+                shutil.rmtree(retired, ignore_errors=True)
+                if final.exists():
+                    os.replace(final, retired)
+                os.replace(temporary, final)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(temporary, final)
+        self._pending.clear()
+
+    def discard(self) -> None:
+        """Deletes every temporary output that was not committed."""
+        for temporary, _ in self._pending:
+            if temporary.is_dir():
+                shutil.rmtree(temporary, ignore_errors=True)
+            else:
+                temporary.unlink(missing_ok=True)
+        self._pending.clear()
+
+
+@contextlib.contextmanager
+def replace_together() -> Iterator[OutputSet]:
+    """Yields an :class:`OutputSet` that is committed if the block succeeds, else discarded."""
+    outputs = OutputSet()
+    try:
+        yield outputs
+        outputs.commit()
+    finally:
+        outputs.discard()
+
+
+def write_json(path: str | pathlib.Path, data: Any) -> None:
+    """Writes ``data`` as indented JSON (to a path from :class:`OutputSet`)."""
+    pathlib.Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def write_csv(path: str | pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Writes rows of equal keys as a CSV table with a header line.
+
+    Raises:
+        ValueError: If ``rows`` is empty.
+    """
+    if not rows:
+        raise ValueError(f"no rows to write to {path}")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    pathlib.Path(path).write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def save_torch(path: str | pathlib.Path, data: Any) -> None:
+    """Saves tensors (or containers of tensors) with ``torch.save``."""
+    torch.save(data, path)
+
+
+def save_figure(path: str | pathlib.Path, figure: Any, dpi: int) -> None:
+    """Saves a matplotlib figure as a PNG."""
+    figure.savefig(path, dpi=dpi, format="png", bbox_inches="tight")
+
+
+def read_json(path: str | pathlib.Path) -> Any:
+    """Reads a JSON file, naming the file and the fix when it is missing or corrupt.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        InvalidFileError: If it is not valid JSON.
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; run the stage that writes it (dvc repro)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InvalidFileError(f"{path} is not valid JSON ({error}); rerun the stage that "
+                               "writes it (dvc repro --force <stage>)") from None
+
+
+def read_csv(path: str | pathlib.Path) -> list[dict[str, str]]:
+    """Reads a CSV table with a header line, naming the fix when it is missing.
+
+    Raises:
+        FileNotFoundError: If the table does not exist.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; run the stage that writes it (dvc repro)")
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))

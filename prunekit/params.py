@@ -1,0 +1,310 @@
+"""Typed, validated views of ``params.yaml``: one frozen dataclass per stage section.
+
+Every stage calls :func:`load_params` before doing any work. All problems in the sections it
+reads are collected and raised together as one :class:`ParamsError`, one line per problem, each
+naming the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import pathlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import yaml
+
+DATASETS = ("fashion-mnist", "mnist")
+PRUNING_METHODS = ("weight", "unit")
+TRAIN_SET_SIZE = 60_000  # Both MNIST and Fashion-MNIST have 60,000 training images.
+PARAMS_FILE = "params.yaml"
+
+
+class ParamsError(ValueError):
+    """Raised when ``params.yaml`` is missing, malformed or holds invalid values."""
+
+
+class _NotAllowedError(ValueError):
+    """Raised by a field rule with the description of what is allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DownloadParams:
+    """Which dataset to fetch and an optional local folder to take it from first."""
+
+    dataset: str
+    source_dir: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainParams:
+    """Architecture and optimisation settings of the dense network."""
+
+    hidden_sizes: tuple[int, ...]
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    limit: int | None
+    device: str
+    num_threads: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneParams:
+    """Pruning percentages (0-100) and the methods to apply each one with."""
+
+    k_list: tuple[float, ...]
+    methods: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkParams:
+    """Inference timing settings."""
+
+    batch_sizes: tuple[int, ...]
+    min_seconds: float
+    min_repeats: int
+    num_threads: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PlotParams:
+    """Rendering settings of the matplotlib charts."""
+
+    dpi: int
+
+
+# Rules: each takes the raw YAML value and returns the normalised value or raises _NotAllowedError.
+
+
+def _is_int(value: Any) -> bool:
+    """Returns whether ``value`` is an integer (booleans excluded)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """Returns whether ``value`` is an int or float (booleans excluded)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
+    """Builds a rule accepting integers in ``[minimum, maximum]``."""
+    allowed = f"an integer >= {minimum}" if maximum is None else (
+        f"an integer from {minimum} to {maximum}")
+
+    def rule(value: Any) -> int:
+        if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
+            raise _NotAllowedError(allowed)
+        return value
+
+    return rule
+
+
+def _optional(rule: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Wraps ``rule`` so that ``null`` is accepted too."""
+
+    def optional_rule(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return rule(value)
+        except _NotAllowedError as error:
+            raise _NotAllowedError(f"null or {error}") from None
+
+    return optional_rule
+
+
+def _positive_number(value: Any) -> float:
+    """Accepts a number greater than zero."""
+    if not _is_number(value) or value <= 0:
+        raise _NotAllowedError("a number > 0")
+    return float(value)
+
+
+def _choice(options: Sequence[str]) -> Callable[[Any], str]:
+    """Builds a rule accepting one of ``options``."""
+
+    def rule(value: Any) -> str:
+        if value not in options:
+            raise _NotAllowedError("one of " + ", ".join(options))
+        return value
+
+    return rule
+
+
+def _unique_list(item_rule: Callable[[Any], Any], item_allowed: str) -> Callable[[Any], tuple]:
+    """Builds a rule accepting a non-empty list without duplicates, each item passing a rule."""
+    allowed = f"a non-empty list of distinct items, each {item_allowed}"
+
+    def rule(value: Any) -> tuple:
+        if not isinstance(value, list) or not value:
+            raise _NotAllowedError(allowed)
+        items = []
+        for item in value:
+            try:
+                items.append(item_rule(item))
+            except _NotAllowedError:
+                raise _NotAllowedError(f"{allowed}; {item!r} is not") from None
+        if len(set(items)) != len(items):
+            duplicates = sorted({item for item in items if items.count(item) > 1})
+            raise _NotAllowedError(f"{allowed}; duplicated: {duplicates}")
+        return tuple(items)
+
+    return rule
+
+
+def _percent(value: Any) -> float | int:
+    """Accepts a number from 0 to 100."""
+    if not _is_number(value) or not 0 <= value <= 100:
+        raise _NotAllowedError("a number from 0 to 100")
+    return value
+
+
+def _hidden_sizes(value: Any) -> tuple[int, ...]:
+    """Accepts a list of positive integers (an empty list means no hidden layer)."""
+    if not isinstance(value, list) or not all(_is_int(size) and size > 0 for size in value):
+        raise _NotAllowedError("a list of positive integers, e.g. [1000, 1000, 500, 200]")
+    return tuple(value)
+
+
+def _device(value: Any) -> str:
+    """Accepts auto, cpu, cuda or cuda:N, refusing CUDA where none is available."""
+    if not isinstance(value, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+        raise _NotAllowedError("auto, cpu, cuda or cuda:N")
+    if value.startswith("cuda"):
+        import torch  # Imported here: validating the other sections needs no torch.
+
+        if not torch.cuda.is_available():
+            raise _NotAllowedError("auto or cpu: this machine has no CUDA device")
+        index = int(value.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise _NotAllowedError(f"a CUDA index below {torch.cuda.device_count()}")
+    return value
+
+
+def _optional_string(value: Any) -> str | None:
+    """Accepts null or a non-empty string."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise _NotAllowedError("null or a folder path")
+    return value
+
+
+_RULES: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
+    "download": (DownloadParams, {
+        "dataset": _choice(DATASETS),
+        "source_dir": _optional_string,
+    }),
+    "train": (TrainParams, {
+        "hidden_sizes": _hidden_sizes,
+        "epochs": _integer(1),
+        "batch_size": _integer(1),
+        "lr": _positive_number,
+        "seed": _integer(0),
+        "limit": _optional(_integer(1, TRAIN_SET_SIZE)),
+        "device": _device,
+        "num_threads": _optional(_integer(1)),
+    }),
+    "prune": (PruneParams, {
+        "k_list": _unique_list(_percent, "a number from 0 to 100"),
+        "methods": _unique_list(_choice(PRUNING_METHODS), "one of " + ", ".join(PRUNING_METHODS)),
+    }),
+    "benchmark": (BenchmarkParams, {
+        "batch_sizes": _unique_list(_integer(1), "an integer >= 1"),
+        "min_seconds": _positive_number,
+        "min_repeats": _integer(1),
+        "num_threads": _integer(1),
+    }),
+    "plot": (PlotParams, {
+        "dpi": _integer(30, 1200),
+    }),
+}
+
+
+def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
+    """Returns a ' (did you mean X?)' hint for a likely typo, or an empty string."""
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _section_problems(name: str, raw: Any) -> tuple[dict[str, Any], list[str]]:
+    """Validates one section; returns its normalised values and a list of problems."""
+    _, rules = _RULES[name]
+    if not isinstance(raw, Mapping):
+        return {}, [f"{name}: expected a mapping of keys, got {raw!r}"]
+    problems = []
+    values = {}
+    for key in raw:
+        if key not in rules:
+            problems.append(f"{name}.{key}: unknown key{_did_you_mean(str(key), list(rules))}; "
+                            f"allowed keys: {', '.join(rules)}")
+    for key, rule in rules.items():
+        if key not in raw:
+            problems.append(f"{name}.{key}: missing; add it to {PARAMS_FILE}")
+            continue
+        try:
+            values[key] = rule(raw[key])
+        except _NotAllowedError as allowed:
+            problems.append(f"{name}.{key}: got {raw[key]!r}; allowed: {allowed}")
+    return values, problems
+
+
+def parse_params(document: Any, sections: Sequence[str]) -> dict[str, Any]:
+    """Validates the given sections of an already parsed params document.
+
+    Args:
+        document: The parsed YAML document (expected to be a mapping of sections).
+        sections: Names of the sections the caller reads, e.g. ``["train"]``.
+
+    Returns:
+        A mapping from section name to its frozen params dataclass.
+
+    Raises:
+        ParamsError: Listing every problem found, one per line.
+    """
+    if not isinstance(document, Mapping):
+        raise ParamsError(f"{PARAMS_FILE} must be a mapping of sections "
+                          f"({', '.join(_RULES)}), got {type(document).__name__}")
+    problems = [f"{section}: unknown section{_did_you_mean(str(section), list(_RULES))}; "
+                f"allowed sections: {', '.join(_RULES)}"
+                for section in document if section not in _RULES]
+    parsed = {}
+    for section in sections:
+        if section not in document:
+            problems.append(f"{section}: section missing from {PARAMS_FILE}")
+            continue
+        values, section_problems = _section_problems(section, document[section])
+        problems.extend(section_problems)
+        if not section_problems:
+            parsed[section] = _RULES[section][0](**values)
+    if problems:
+        raise ParamsError(f"invalid {PARAMS_FILE}:\n  " + "\n  ".join(problems))
+    return parsed
+
+
+def load_params(sections: Sequence[str], path: str | pathlib.Path = PARAMS_FILE
+                ) -> dict[str, Any]:
+    """Reads ``params.yaml`` and validates the sections a stage reads.
+
+    Args:
+        sections: Names of the sections the caller reads.
+        path: The params file.
+
+    Returns:
+        A mapping from section name to its frozen params dataclass.
+
+    Raises:
+        ParamsError: If the file is missing, is not valid YAML, or holds invalid values.
+    """
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamsError(f"{path} not found; run the stage from the repository root") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path} is not valid YAML; fix the syntax: {error}") from None
+    return parse_params(document, sections)

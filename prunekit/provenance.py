@@ -1,0 +1,39 @@
+"""What produced a result: software versions, hardware, threads, data and peak memory."""
+
+from __future__ import annotations
+
+import platform
+import resource
+import sys
+
+import torch
+
+from prunekit import data
+
+
+def peak_memory_mib() -> float:
+    """Returns the peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def describe(device: torch.device | str, dataset: str | None = None) -> dict[str, str | int]:
+    """Describes the environment a stage ran in, for its metrics file.
+
+    Args:
+        device: The device the stage computed on.
+        dataset: The dataset it read, if any; its content checksum is recorded.
+
+    Returns:
+        A flat mapping of strings and numbers.
+    """
+    description: dict[str, str | int] = {
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "machine": f"{platform.machine()} {platform.processor() or sys.platform}".strip(),
+        "device": str(device),
+        "num_threads": torch.get_num_threads(),
+    }
+    if dataset is not None:
+        description["dataset"] = dataset
+        description["dataset_md5"] = data.dataset_checksum(dataset)
+    return description
