@@ -1,0 +1,305 @@
+"""Dataset files: where to find them, how to verify them, and how to read them into tensors.
+
+Each dataset is the four IDX files of the original release. A file is verified by the MD5 of its
+*decompressed* IDX bytes: Debian's ``dataset-fashion-mnist`` package recompressed the archives,
+so their ``.gz`` checksums differ from the official ones while the IDX content is byte-identical.
+The download stage therefore stores the plain IDX files, whose MD5 (the one DVC records in
+``dvc.lock``) is the known content checksum whatever the source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import logging
+import pathlib
+import tempfile
+import zlib
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+DEBIAN_FOLDERS = {"fashion-mnist": pathlib.Path("/usr/share/datasets/fashion-mnist")}
+
+TRAIN_IMAGES = "train-images-idx3-ubyte"
+TRAIN_LABELS = "train-labels-idx1-ubyte"
+TEST_IMAGES = "t10k-images-idx3-ubyte"
+TEST_LABELS = "t10k-labels-idx1-ubyte"
+FILE_NAMES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+
+# MD5 of the decompressed IDX files of each official release.
+CONTENT_MD5 = {
+    "fashion-mnist": {
+        TRAIN_IMAGES: "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        TRAIN_LABELS: "9018921c3c673c538a1fc5bad174d6f9",
+        TEST_IMAGES: "8181f5470baa50b63fa0f6fddb340f0a",
+        TEST_LABELS: "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+    "mnist": {
+        TRAIN_IMAGES: "6bbc9ace898e44ae57da46a324031adb",
+        TRAIN_LABELS: "a25bea736e30d166cdddb491f175f624",
+        TEST_IMAGES: "2646ac647ad5339dbf082846283269ea",
+        TEST_LABELS: "27ae3e4e09519cfbb04c329615203637",
+    },
+}
+
+_IDX_DTYPES = {0x08: torch.uint8}  # IDX type code 0x08: unsigned byte, the only one used here.
+
+
+class DatasetError(ValueError):
+    """Raised when dataset files are missing, corrupt, or not the expected dataset."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """One split of the dataset as in-memory tensors.
+
+    Attributes:
+        images: Pixel intensities scaled to [0, 1], shape (samples, 784), float32.
+        labels: Class indices, shape (samples,), int64.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+def archive_name(file_name: str) -> str:
+    """Returns the gzipped file name of an IDX file name."""
+    return f"{file_name}.gz"
+
+
+def content_md5(payload: bytes) -> str:
+    """Returns the hexadecimal MD5 of ``payload``."""
+    return hashlib.md5(payload).hexdigest()
+
+
+def read_source_file(folder: pathlib.Path, file_name: str) -> bytes:
+    """Reads an IDX file from a source folder, gzipped (preferred) or plain.
+
+    Raises:
+        DatasetError: If neither form exists, or the archive is truncated or not gzip.
+    """
+    archive = folder / archive_name(file_name)
+    if not archive.is_file():
+        plain = folder / file_name
+        if plain.is_file():
+            return plain.read_bytes()
+        raise DatasetError(f"{folder} lacks {archive.name} (or {file_name})")
+    try:
+        return gzip.decompress(archive.read_bytes())
+    except (OSError, EOFError, zlib.error) as error:
+        raise DatasetError(f"{archive} is not a complete gzip file ({error}); replace it with "
+                           "a good copy") from None
+
+
+def verify_payload(payload: bytes, dataset: str, file_name: str, origin: str) -> bytes:
+    """Checks that bytes are the expected IDX file of a dataset, by their MD5.
+
+    Args:
+        payload: The decompressed IDX bytes.
+        dataset: ``fashion-mnist`` or ``mnist``.
+        file_name: Which of the four IDX files it should be, e.g. ``train-images-idx3-ubyte``.
+        origin: Where the bytes came from, for the error message.
+
+    Returns:
+        ``payload``, verified.
+
+    Raises:
+        DatasetError: If the bytes differ (truncated, corrupt, another dataset's file), naming
+            the file, the expected and actual MD5 and the fix.
+    """
+    expected = CONTENT_MD5[dataset][file_name]
+    actual = content_md5(payload)
+    if actual != expected:
+        other = [name for name, sums in CONTENT_MD5.items() if sums[file_name] == actual]
+        what = f"it is {other[0]}'s {file_name}" if other else "truncated or corrupt"
+        raise DatasetError(
+            f"{origin}: MD5 of the IDX content is {actual}, expected {expected} for {dataset}'s "
+            f"{file_name} ({what}); replace the file with a good copy and run the download "
+            "stage again (dvc repro download), or check download.dataset in params.yaml")
+    return payload
+
+
+def read_verified(folder: pathlib.Path, dataset: str, file_name: str) -> bytes:
+    """Reads one plain IDX file written by the download stage and verifies it.
+
+    Raises:
+        DatasetError: If it is missing or not the expected file.
+    """
+    path = folder / file_name
+    if not path.is_file():
+        raise DatasetError(f"{path} is missing; run the download stage (dvc repro download)")
+    return verify_payload(path.read_bytes(), dataset, file_name, str(path))
+
+
+def parse_idx(payload: bytes, name: str = "IDX data") -> torch.Tensor:
+    """Parses the bytes of an IDX file (big-endian header, then raw values) into a tensor.
+
+    Args:
+        payload: The decompressed file.
+        name: What to call the data in error messages.
+
+    Returns:
+        A uint8 tensor shaped by the header's dimensions.
+
+    Raises:
+        DatasetError: If the header is malformed or the size disagrees with it.
+    """
+    if len(payload) < 4 or payload[0] != 0 or payload[1] != 0:
+        raise DatasetError(f"{name}: not an IDX file (bad magic number)")
+    type_code, rank = payload[2], payload[3]
+    if type_code not in _IDX_DTYPES:
+        raise DatasetError(f"{name}: unsupported IDX type code {type_code:#04x}")
+    header_size = 4 + 4 * rank
+    if rank == 0 or len(payload) < header_size:
+        raise DatasetError(f"{name}: truncated IDX header")
+    shape = [int.from_bytes(payload[4 + 4 * axis: 8 + 4 * axis], "big") for axis in range(rank)]
+    expected_size = header_size + torch.Size(shape).numel()
+    if len(payload) != expected_size:
+        raise DatasetError(f"{name}: {len(payload)} bytes, but its header {shape} needs "
+                           f"{expected_size}; the file is truncated or corrupt")
+    values = torch.frombuffer(bytearray(payload), dtype=torch.uint8, offset=header_size)
+    return values.reshape(shape)
+
+
+def to_split(images: torch.Tensor, labels: torch.Tensor, limit: int | None = None) -> Split:
+    """Turns IDX tensors into a :class:`Split`, keeping the first ``limit`` samples if given.
+
+    Raises:
+        DatasetError: If images and labels disagree in count or labels are out of range.
+    """
+    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+        raise DatasetError(f"images {tuple(images.shape)} and labels {tuple(labels.shape)} "
+                           "do not form a dataset of 28x28 images")
+    if int(labels.max()) > 9:
+        raise DatasetError(f"labels must be class indices 0-9, found {int(labels.max())}")
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    flat_images = images.reshape(images.shape[0], -1).to(torch.float32).div_(255.0)
+    return Split(images=flat_images, labels=labels.to(torch.int64))
+
+
+def load_split(folder: pathlib.Path, dataset: str, train: bool, limit: int | None = None
+               ) -> Split:
+    """Verifies and loads the training or test split from the download stage's folder.
+
+    Args:
+        folder: Folder holding the four plain IDX files.
+        dataset: ``fashion-mnist`` or ``mnist``.
+        train: The training split if true, else the test split.
+        limit: Keep only the first ``limit`` samples; None keeps all.
+
+    Returns:
+        The split, held in memory.
+
+    Raises:
+        DatasetError: If a file is missing, corrupt or of another dataset.
+    """
+    image_file, label_file = (TRAIN_IMAGES, TRAIN_LABELS) if train else (TEST_IMAGES, TEST_LABELS)
+    tensors = [parse_idx(read_verified(folder, dataset, name), name)
+               for name in (image_file, label_file)]
+    return to_split(*tensors, limit=limit)
+
+
+def dataset_checksum(dataset: str) -> str:
+    """Returns one MD5 that identifies the verified content of all four files of a dataset."""
+    return content_md5("".join(CONTENT_MD5[dataset][name] for name in FILE_NAMES).encode())
+
+
+def candidate_folders(dataset: str) -> list[pathlib.Path]:
+    """Lists the system folders that may hold a dataset (Debian's package)."""
+    return [DEBIAN_FOLDERS[dataset]] if dataset in DEBIAN_FOLDERS else []
+
+
+def _copy_from_folder(folder: pathlib.Path, dataset: str, destination: pathlib.Path) -> None:
+    """Verifies the four files in a local folder and writes their IDX bytes to ``destination``."""
+    payloads = {name: verify_payload(read_source_file(folder, name), dataset, name,
+                                     str(folder / name))
+                for name in FILE_NAMES}
+    for name, payload in payloads.items():
+        (destination / name).write_bytes(payload)
+
+
+def _download_from_mirrors(dataset: str, destination: pathlib.Path) -> None:
+    """Downloads the four archives from torchvision's mirrors, verifies and unpacks them."""
+    from torchvision import datasets
+    from torchvision.datasets import utils
+
+    dataset_class = datasets.FashionMNIST if dataset == "fashion-mnist" else datasets.MNIST
+    archive_md5 = dict(dataset_class.resources)
+    with tempfile.TemporaryDirectory() as download_folder:
+        for name in FILE_NAMES:
+            errors = []
+            for mirror in dataset_class.mirrors:
+                try:
+                    utils.download_url(mirror + archive_name(name), download_folder,
+                                       filename=archive_name(name),
+                                       md5=archive_md5[archive_name(name)])
+                    break
+                except Exception as error:  # noqa: BLE001 - any failure: try the next mirror.
+                    errors.append(f"{mirror}: {error}")
+            else:
+                raise DatasetError(f"could not download {archive_name(name)}: "
+                                   + "; ".join(errors))
+        _copy_from_folder(pathlib.Path(download_folder), dataset, destination)
+
+
+def fetch_dataset(dataset: str, source_dir: str | None, destination: pathlib.Path,
+                  allow_download: bool = True) -> str:
+    """Fills ``destination`` with the four verified, decompressed IDX files of ``dataset``.
+
+    Sources, in order: ``source_dir``, Debian's package folder, then the official mirrors.
+    Source files may be gzipped (``name.gz``) or plain (``name``).
+
+    Args:
+        dataset: ``fashion-mnist`` or ``mnist``.
+        source_dir: A folder the user names in params, or None.
+        destination: An existing, empty folder to write the files to.
+        allow_download: Whether the mirrors may be tried after the local folders.
+
+    Returns:
+        A description of the source used.
+
+    Raises:
+        DatasetError: If no source provides all four verified files; the message names what
+            was wrong with each source and how to get the data. A bad ``source_dir`` (missing,
+            incomplete, corrupt) stops at once rather than silently using another source.
+    """
+    if source_dir is not None:
+        folder = pathlib.Path(source_dir).expanduser()
+        if not folder.is_dir():
+            raise DatasetError(f"download.source_dir {source_dir!r} does not exist or is not a "
+                               "folder; point it at the folder holding the four .gz files, or "
+                               "set it to null")
+        missing = [archive_name(name) for name in FILE_NAMES
+                   if not (folder / archive_name(name)).is_file()
+                   and not (folder / name).is_file()]
+        if missing:
+            raise DatasetError(f"download.source_dir {source_dir!r} lacks {', '.join(missing)}; "
+                               f"it must hold all four files: "
+                               f"{', '.join(archive_name(n) for n in FILE_NAMES)}")
+        _copy_from_folder(folder, dataset, destination)
+        return str(folder)
+    problems = []
+    for folder in candidate_folders(dataset):
+        if not folder.is_dir():
+            problems.append(f"{folder}: no such folder")
+            continue
+        try:
+            _copy_from_folder(folder, dataset, destination)
+            return str(folder)
+        except DatasetError as error:
+            problems.append(str(error))
+    if allow_download:
+        try:
+            _download_from_mirrors(dataset, destination)
+            return "official mirrors"
+        except DatasetError as error:
+            problems.append(str(error))
+    how = ("install Debian's package (apt-get install dataset-fashion-mnist), or "
+           if dataset in DEBIAN_FOLDERS else "")
+    raise DatasetError(f"no source for {dataset}: " + "; ".join(problems) + f". To fix: {how}"
+                       "download the four .gz files by hand and set download.source_dir "
+                       "in params.yaml to their folder")

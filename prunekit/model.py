@@ -1,0 +1,123 @@
+"""The bias-free ReLU multilayer perceptron and its checkpoint format."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+INPUT_SIZE = 28 * 28
+NUM_CLASSES = 10
+
+
+class CheckpointError(ValueError):
+    """Raised when a model file is missing, unreadable or of another architecture."""
+
+
+def layer_sizes(hidden_sizes: Sequence[int]) -> list[int]:
+    """Returns the widths of every layer, input and logits included."""
+    return [INPUT_SIZE, *hidden_sizes, NUM_CLASSES]
+
+
+class MLP(nn.Module):
+    """A ReLU MLP without biases: ``logits = W_L relu(... relu(W_1 x))``.
+
+    The state dict holds exactly one ``(out, in)`` weight matrix per layer, in layer order,
+    under the keys ``layers.<i>.weight``.
+    """
+
+    def __init__(self, hidden_sizes: Sequence[int]):
+        """Builds the layers.
+
+        Args:
+            hidden_sizes: Width of each hidden layer, e.g. ``[1000, 1000, 500, 200]``.
+        """
+        super().__init__()
+        sizes = layer_sizes(hidden_sizes)
+        self.layers = nn.ModuleList(
+            nn.Linear(in_size, out_size, bias=False)
+            for in_size, out_size in zip(sizes[:-1], sizes[1:], strict=True))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Maps flattened images (batch, 784) to logits (batch, 10)."""
+        activations = images
+        for layer in self.layers[:-1]:
+            activations = torch.relu(layer(activations))
+        return self.layers[-1](activations)
+
+    def weights(self) -> list[torch.Tensor]:
+        """Returns the weight matrices, first layer first."""
+        return [layer.weight for layer in self.layers]
+
+
+def forward_weights(weights: Sequence[torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+    """Runs the MLP given as a list of ``(out, in)`` weight matrices (dense or masked).
+
+    Args:
+        weights: The weight matrices, first layer first.
+        images: Flattened images, shape (batch, in_features of the first matrix).
+
+    Returns:
+        The logits, shape (batch, out_features of the last matrix).
+    """
+    activations = images
+    for weight in weights[:-1]:
+        activations = torch.relu(activations @ weight.T)
+    return activations @ weights[-1].T
+
+
+def weight_key(layer_index: int) -> str:
+    """Returns the state-dict key of a layer's weight matrix."""
+    return f"layers.{layer_index}.weight"
+
+
+def state_dict_from_weights(weights: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Builds an :class:`MLP` state dict from weight matrices."""
+    return {weight_key(index): weight.detach().contiguous() for index, weight in enumerate(weights)}
+
+
+def load_weights(path: str | pathlib.Path, hidden_sizes: Sequence[int] | None = None
+                 ) -> list[torch.Tensor]:
+    """Loads and checks the weight matrices of a dense checkpoint.
+
+    Args:
+        path: A state dict saved from :class:`MLP`.
+        hidden_sizes: The architecture the caller expects (``train.hidden_sizes``), or None to
+            accept any well-formed chain of matrices.
+
+    Returns:
+        The weight matrices, first layer first, float32 on the CPU.
+
+    Raises:
+        CheckpointError: If the file is missing, unreadable, or not an MLP of the expected sizes.
+    """
+    path = pathlib.Path(path)
+    fix = "run the train stage again (dvc repro train)"
+    if not path.is_file():
+        raise CheckpointError(f"{path} not found; {fix}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises many types for a bad file.
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({error}); {fix}"
+                              ) from None
+    if not isinstance(state, dict) or not state:
+        raise CheckpointError(f"{path} does not hold a state dict; {fix}")
+    expected_keys = [weight_key(index) for index in range(len(state))]
+    if sorted(state) != sorted(expected_keys):
+        raise CheckpointError(f"{path} has keys {sorted(state)}, expected {expected_keys} "
+                              f"(bias-free MLP weights only); {fix}")
+    weights = [state[key] for key in expected_keys]
+    shapes = [tuple(weight.shape) for weight in weights]
+    matrices = all(weight.ndim == 2 and weight.is_floating_point() for weight in weights)
+    chained = matrices and all(later.shape[1] == earlier.shape[0]
+                               for earlier, later in zip(weights[:-1], weights[1:], strict=True))
+    if not chained or shapes[0][1] != INPUT_SIZE or shapes[-1][0] != NUM_CLASSES:
+        raise CheckpointError(f"{path} holds matrices of shapes {shapes}, which do not form an "
+                              f"MLP from {INPUT_SIZE} inputs to {NUM_CLASSES} logits; {fix}")
+    found_sizes = [shape[0] for shape in shapes[:-1]]
+    if hidden_sizes is not None and found_sizes != list(hidden_sizes):
+        raise CheckpointError(f"{path} has hidden sizes {found_sizes}, but train.hidden_sizes is "
+                              f"{list(hidden_sizes)}; {fix}")
+    return [weight.to(torch.float32) for weight in weights]

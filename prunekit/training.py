@@ -1,0 +1,209 @@
+"""Training and evaluation of the MLP on in-memory tensors, batched by indexing."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from prunekit import data
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochResult:
+    """What one training epoch measured."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    test_loss: float
+    test_accuracy: float
+    seconds: float
+
+
+def resolve_device(requested: str) -> torch.device:
+    """Turns ``train.device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) into a device."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def make_deterministic(seed: int, num_threads: int | None) -> None:
+    """Seeds every source of randomness and pins deterministic kernels.
+
+    Args:
+        seed: Seed for Python, NumPy and PyTorch.
+        num_threads: Intra-op threads for PyTorch, or None for its default. Matrix-product
+            results may depend on the thread count, so it is fixed for the whole run.
+    """
+    # Needed by cuBLAS for deterministic results; harmless on the CPU.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+
+
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
+                scheduler: torch.optim.lr_scheduler.LRScheduler, split: data.Split,
+                batch_size: int, generator: torch.Generator,
+                progress: Callable[[int], None] | None = None) -> tuple[float, float]:
+    """Runs one epoch of minibatch training over a shuffled split held on the model's device.
+
+    Args:
+        model: The network, in training mode on the split's device.
+        optimizer: Its optimizer.
+        scheduler: A learning-rate schedule stepped after every batch.
+        split: The training data.
+        batch_size: Samples per step (the last batch may be smaller).
+        generator: CPU random generator that decides the shuffling.
+        progress: Called with the number of samples after each batch, e.g. a progress bar.
+
+    Returns:
+        Mean training loss and accuracy over the epoch (fractions).
+    """
+    model.train()
+    num_samples = split.labels.shape[0]
+    order = torch.randperm(num_samples, generator=generator).to(split.labels.device)
+    loss_sum = torch.zeros((), device=split.labels.device)
+    correct = torch.zeros((), dtype=torch.int64, device=split.labels.device)
+    for start in range(0, num_samples, batch_size):
+        batch = order[start:start + batch_size]
+        images, labels = split.images[batch], split.labels[batch]  # (batch, 784), (batch,)
+        logits = model(images)
+        loss = nn.functional.cross_entropy(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        loss_sum += loss.detach() * labels.shape[0]
+        correct += (logits.detach().argmax(dim=1) == labels).sum()
+        if progress is not None:
+            progress(labels.shape[0])
+    return float(loss_sum) / num_samples, int(correct) / num_samples
+
+
+def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Returns mean cross-entropy and accuracy (fraction) of logits (samples, 10) for labels."""
+    loss = float(nn.functional.cross_entropy(logits, labels))
+    accuracy = int((logits.argmax(dim=1) == labels).sum()) / labels.shape[0]
+    return loss, accuracy
+
+
+@torch.no_grad()
+def evaluate_logits(logits_fn: Callable[[torch.Tensor], torch.Tensor], split: data.Split,
+                    batch_size: int = 10_000) -> tuple[float, float]:
+    """Measures mean cross-entropy and accuracy of any logits function on a split.
+
+    Args:
+        logits_fn: Maps images (batch, 784) to logits (batch, 10).
+        split: The data to evaluate on.
+        batch_size: Samples per forward pass, to bound memory.
+
+    Returns:
+        Mean loss and accuracy (fractions).
+    """
+    num_samples = split.labels.shape[0]
+    loss_sum = accuracy_sum = 0.0
+    for start in range(0, num_samples, batch_size):
+        labels = split.labels[start:start + batch_size]
+        loss, accuracy = loss_and_accuracy(logits_fn(split.images[start:start + batch_size]),
+                                           labels)
+        loss_sum += loss * labels.shape[0]
+        accuracy_sum += accuracy * labels.shape[0]
+    return loss_sum / num_samples, accuracy_sum / num_samples
+
+
+def fit(model: nn.Module, train_split: data.Split, test_split: data.Split, epochs: int,
+        batch_size: int, lr: float, seed: int,
+        on_epoch_start: Callable[[int], Callable[[int], None] | None] | None = None
+        ) -> list[EpochResult]:
+    """Trains with Adam and a cosine learning-rate decay to zero, evaluating after each epoch.
+
+    Args:
+        model: The network, already on the device of both splits.
+        train_split: Training data.
+        test_split: Test data, used only to report progress (never to choose anything).
+        epochs: Passes over the training data.
+        batch_size: Samples per step.
+        lr: Peak (initial) learning rate.
+        seed: Seed of the shuffling generator.
+        on_epoch_start: Called with the epoch number; may return a per-batch progress callback.
+
+    Returns:
+        One :class:`EpochResult` per epoch.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    steps_per_epoch = -(-train_split.labels.shape[0] // batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer,
+                                                           T_max=epochs * steps_per_epoch)
+    generator = torch.Generator().manual_seed(seed)
+    history = []
+    for epoch in range(1, epochs + 1):
+        progress = on_epoch_start(epoch) if on_epoch_start is not None else None
+        started = time.perf_counter()
+        train_loss, train_accuracy = train_epoch(model, optimizer, scheduler, train_split,
+                                                 batch_size, generator, progress)
+        _synchronize(train_split.images.device)
+        seconds = time.perf_counter() - started
+        model.eval()
+        test_loss, test_accuracy = evaluate_logits(model, test_split)
+        history.append(EpochResult(epoch, train_loss, train_accuracy, test_loss, test_accuracy,
+                                   seconds))
+    return history
+
+
+def _synchronize(device: torch.device) -> None:
+    """Waits for queued GPU work so that wall-clock timings are complete."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_seconds_per_epoch(layer_shapes: Sequence[tuple[int, int]], num_samples: int,
+                             batch_size: int, device: torch.device, sample_batches: int = 20
+                             ) -> float:
+    """Times only the matrix products of one training epoch, as a floor for the epoch time.
+
+    Per layer and batch that is the forward product and the backward products: the gradient
+    of the weight, and of the input for every layer but the first (autograd skips that one,
+    as the images need no gradient). Runs ``sample_batches`` full-size batches on
+    random data after one warm-up batch and scales to the epoch.
+
+    Args:
+        layer_shapes: ``(out, in)`` of every weight matrix.
+        num_samples: Samples in one epoch.
+        batch_size: Samples per batch.
+        device: Where to run the products.
+        sample_batches: How many batches to time.
+
+    Returns:
+        Estimated seconds of matrix products per epoch.
+    """
+    batch_size = min(batch_size, num_samples)
+    weights = [torch.randn(shape, device=device) for shape in layer_shapes]
+    inputs = [torch.randn(batch_size, shape[1], device=device) for shape in layer_shapes]
+    grads = [torch.randn(batch_size, shape[0], device=device) for shape in layer_shapes]
+
+    def one_batch() -> None:
+        for index, (weight, layer_input, grad_output) in enumerate(
+                zip(weights, inputs, grads, strict=True)):
+            layer_input @ weight.T  # Forward.
+            grad_output.T @ layer_input  # Gradient of the weight.
+            if index > 0:
+                grad_output @ weight  # Gradient of the input.
+
+    one_batch()
+    _synchronize(device)
+    started = time.perf_counter()
+    for _ in range(sample_batches):
+        one_batch()
+    _synchronize(device)
+    return (time.perf_counter() - started) / sample_batches * (num_samples / batch_size)
