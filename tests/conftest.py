@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny IDX datasets that the tests write themselves."""
+
+import gzip
+import hashlib
+import pathlib
+
+import pytest
+import torch
+
+from prunekit import data
+
+
+def idx_bytes(values: torch.Tensor) -> bytes:
+    """Encodes a uint8 tensor as an IDX file (magic 0x0000 08 rank, big-endian sizes)."""
+    header = bytes([0, 0, 0x08, values.ndim])
+    header += b"".join(size.to_bytes(4, "big") for size in values.shape)
+    return header + values.to(torch.uint8).contiguous().numpy().tobytes()
+
+
+def make_tiny_dataset(seed: int, train_count: int = 12, test_count: int = 6
+                      ) -> dict[str, bytes]:
+    """Returns the four IDX files of a small random dataset of 28x28 images."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def images(count):
+        return torch.randint(0, 256, (count, 28, 28), generator=generator, dtype=torch.uint8)
+
+    def labels(count):
+        return torch.randint(0, 10, (count,), generator=generator, dtype=torch.uint8)
+
+    return {data.TRAIN_IMAGES: idx_bytes(images(train_count)),
+            data.TRAIN_LABELS: idx_bytes(labels(train_count)),
+            data.TEST_IMAGES: idx_bytes(images(test_count)),
+            data.TEST_LABELS: idx_bytes(labels(test_count))}
+
+
+def write_dataset(folder: pathlib.Path, files: dict[str, bytes], gzipped: bool = True
+                  ) -> pathlib.Path:
+    """Writes IDX files into ``folder``, gzipped (``name.gz``) or plain."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, payload in files.items():
+        if gzipped:
+            (folder / data.archive_name(name)).write_bytes(gzip.compress(payload))
+        else:
+            (folder / name).write_bytes(payload)
+    return folder
+
+
+@pytest.fixture
+def tiny_datasets(monkeypatch):
+    """Two small fake datasets standing in for MNIST and Fashion-MNIST, with their MD5s."""
+    datasets = {"mnist": make_tiny_dataset(seed=1), "fashion-mnist": make_tiny_dataset(seed=2)}
+    checksums = {name: {file: hashlib.md5(payload).hexdigest() for file, payload in files.items()}
+                 for name, files in datasets.items()}
+    monkeypatch.setattr(data, "CONTENT_MD5", checksums)
+    monkeypatch.setattr(data, "DEBIAN_FOLDERS", {})
+    return datasets

@@ -1,0 +1,104 @@
+"""Dead-neuron removal, storage encodings and equivalence of compact artifacts."""
+
+import pytest
+import torch
+
+from prunekit import compact, model, pruning
+
+
+def test_dead_neurons_are_removed_on_a_hand_built_network():
+    # Input 3 -> hidden 4 -> hidden 3 -> 2 logits.
+    first = torch.tensor([[1.0, 0.0, 2.0],    # unit 0: alive
+                          [0.0, 0.0, 0.0],    # unit 1: no input, dead
+                          [0.0, 0.0, 3.0],    # unit 2: its only reader (2nd layer unit 2) dies
+                          [4.0, 0.0, 0.0]])   # unit 3: alive
+    second = torch.tensor([[1.0, 5.0, 0.0, 0.0],   # reads units 0 and dead 1
+                           [0.0, 0.0, 0.0, 2.0],   # reads unit 3
+                           [0.0, 0.0, 1.0, 0.0]])  # nobody reads it: dead, so unit 2 dies too
+    last = torch.tensor([[1.0, 1.0, 0.0],
+                         [2.0, 0.0, 0.0]])
+    network = compact.compact([first, second, last])
+    kept = [units.tolist() for units in network.kept_units]
+    assert kept == [[0, 2], [0, 3], [0, 1], [0, 1]]  # Input 1 is read by no live unit.
+    assert torch.equal(network.weights[0], torch.tensor([[1.0, 2.0], [4.0, 0.0]]))
+    assert torch.equal(network.weights[1], torch.tensor([[1.0, 0.0], [0.0, 2.0]]))
+    assert torch.equal(network.weights[2], torch.tensor([[1.0, 1.0], [2.0, 0.0]]))
+    images = torch.randn(7, 3)
+    torch.testing.assert_close(network.logits(images),
+                               model.forward_weights([first, second, last], images))
+
+
+def test_logits_are_always_kept_even_when_unreachable():
+    weights = [torch.zeros(4, 3), torch.ones(2, 4)]
+    network = compact.compact(weights)
+    assert network.weights[-1].shape == (2, 0)
+    assert torch.equal(network.logits(torch.randn(5, 3)), torch.zeros(5, 2))
+
+
+def test_expand_restores_full_size_matrices_with_zeros():
+    weights = [torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([[3.0, 4.0]])]
+    expanded = compact.compact(weights).expand()
+    assert torch.equal(expanded[0], weights[0])
+    assert torch.equal(expanded[1], torch.tensor([[3.0, 0.0]]))  # Dead unit's column removed.
+
+
+@pytest.mark.parametrize("density", [1.0, 0.4, 0.1, 0.01, 0.0])
+def test_every_encoding_round_trips_exactly(density):
+    generator = torch.Generator().manual_seed(3)
+    weight = torch.randn(50, 70, generator=generator)
+    weight[torch.rand(50, 70, generator=generator) >= density] = 0
+    encoded = compact.encode_matrix(weight)
+    assert torch.equal(compact.decode_matrix(encoded), weight)
+
+
+def test_encoding_picks_the_smallest_form():
+    dense = torch.randn(20, 30)
+    assert compact.encode_matrix(dense)["encoding"] == "dense"
+    moderate = dense * (torch.rand(20, 30) < 0.2)
+    assert compact.encode_matrix(moderate)["encoding"] == "bitmask"
+    very_sparse = torch.zeros(20, 30)
+    very_sparse[3, 7] = 1.0
+    encoded = compact.encode_matrix(very_sparse)
+    assert encoded["encoding"] == "csr"
+    assert encoded["col_indices"].dtype == torch.int8  # 30 columns fit a byte.
+
+
+def _trained_like_weights(hidden_sizes, seed=0):
+    torch.manual_seed(seed)
+    return [weight.detach() for weight in model.MLP(hidden_sizes).weights()]
+
+
+@pytest.mark.parametrize("method", ["weight", "unit"])
+@pytest.mark.parametrize("percent", [0, 50, 90, 97, 99])
+def test_saved_artifact_reproduces_masked_logits(tmp_path, method, percent):
+    weights = _trained_like_weights([64, 48, 32])
+    masked = pruning.prune(weights, method, percent)
+    path = tmp_path / "net.pt"
+    compact.save_compact(path, compact.compact(masked), method, percent)
+    loaded, metadata = compact.load_compact(path, model.layer_sizes([64, 48, 32]))
+    assert metadata == {"method": method, "percent": percent}
+    images = torch.rand(300, model.INPUT_SIZE)
+    torch.testing.assert_close(loaded.logits(images), model.forward_weights(masked, images),
+                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(loaded.logits(images[:1]),
+                               model.forward_weights(masked, images[:1]), rtol=1e-5, atol=1e-5)
+
+
+def test_unit_pruned_artifact_shrinks_to_the_kept_units(tmp_path):
+    weights = _trained_like_weights([40, 20])
+    network = compact.compact(pruning.prune(weights, "unit", 90))
+    assert [tuple(weight.shape) for weight in network.weights] == [(4, 784), (2, 4), (10, 2)]
+
+
+def test_load_rejects_wrong_architecture_and_garbage(tmp_path):
+    weights = _trained_like_weights([16])
+    path = tmp_path / "net.pt"
+    compact.save_compact(path, compact.compact(weights), "weight", 0)
+    with pytest.raises(compact.ArtifactError, match="expected \\[784, 32, 10\\]"):
+        compact.load_compact(path, [784, 32, 10])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(compact.ArtifactError, match="not a readable checkpoint"):
+        compact.load_compact(garbage)
+    with pytest.raises(compact.ArtifactError, match="not found"):
+        compact.load_compact(tmp_path / "missing.pt")

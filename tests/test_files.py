@@ -1,0 +1,56 @@
+"""Outputs are replaced all together, or not at all."""
+
+import json
+
+import pytest
+
+from prunekit import files
+
+
+def test_outputs_replace_old_ones_only_on_success(tmp_path):
+    model, metrics = tmp_path / "model.bin", tmp_path / "metrics" / "m.json"
+    with files.replace_together() as outputs:
+        outputs.file(model).write_bytes(b"old model")
+        files.write_json(outputs.file(metrics), {"accuracy": 0.5})
+    with pytest.raises(RuntimeError), files.replace_together() as outputs:
+        outputs.file(model).write_bytes(b"half-written new mod")
+        raise RuntimeError("interrupted between two outputs")
+    assert model.read_bytes() == b"old model"
+    assert json.loads(metrics.read_text()) == {"accuracy": 0.5}
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["m.json", "metrics", "model.bin"]
+
+
+def test_keyboard_interrupt_leaves_no_temporary_files(tmp_path):
+    with pytest.raises(KeyboardInterrupt), files.replace_together() as outputs:
+        outputs.directory(tmp_path / "pruned").joinpath("a.pt").write_bytes(b"x")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_directory_output_holds_exactly_the_new_files(tmp_path):
+    folder = tmp_path / "pruned"
+    with files.replace_together() as outputs:
+        staging = outputs.directory(folder)
+        (staging / "weight_k50.pt").write_bytes(b"1")
+        (staging / "weight_k90.pt").write_bytes(b"2")
+    with files.replace_together() as outputs:
+        (outputs.directory(folder) / "weight_k90.pt").write_bytes(b"3")
+    assert [(path.name, path.read_bytes()) for path in folder.iterdir()] == [
+        ("weight_k90.pt", b"3")]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["pruned"]
+
+
+def test_readers_name_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.json not found; run the stage"):
+        files.read_json(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(files.InvalidFileError, match="bad.json is not valid JSON"):
+        files.read_json(tmp_path / "bad.json")
+
+
+def test_csv_needs_rows(tmp_path):
+    with pytest.raises(ValueError, match="no rows"):
+        files.write_csv(tmp_path / "t.csv", [])
+    files.write_csv(tmp_path / "t.csv", [{"k": 0, "acc": 0.5}, {"k": 90, "acc": 0.25}])
+    assert files.read_csv(tmp_path / "t.csv") == [{"k": "0", "acc": "0.5"},
+                                                  {"k": "90", "acc": "0.25"}]

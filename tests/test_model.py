@@ -1,0 +1,63 @@
+"""The MLP's shape, its lack of biases, and clear errors for a model file of another shape."""
+
+import pytest
+import torch
+
+from prunekit import model
+
+
+def test_mlp_has_the_given_sizes_and_no_biases():
+    network = model.MLP([1000, 1000, 500, 200])
+    shapes = [tuple(weight.shape) for weight in network.weights()]
+    assert shapes == [(1000, 784), (1000, 1000), (500, 1000), (200, 500), (10, 200)]
+    assert all(layer.bias is None for layer in network.layers)
+    assert list(network.state_dict()) == [f"layers.{index}.weight" for index in range(5)]
+
+
+def test_forward_matches_the_functional_form():
+    network = model.MLP([16, 8])
+    images = torch.rand(5, 784)
+    with torch.no_grad():
+        torch.testing.assert_close(network(images),
+                                   model.forward_weights(network.weights(), images))
+
+
+def test_zero_input_gives_zero_logits_without_biases():
+    assert torch.equal(model.MLP([16])(torch.zeros(2, 784)), torch.zeros(2, 10))
+
+
+def _save(path, weights):
+    torch.save(model.state_dict_from_weights(weights), path)
+    return path
+
+
+def test_load_weights_round_trip(tmp_path):
+    weights = model.MLP([20, 10]).weights()
+    loaded = model.load_weights(_save(tmp_path / "m.pt", weights), [20, 10])
+    assert all(torch.equal(a, b) for a, b in zip(loaded, weights, strict=True))
+
+
+def test_load_weights_rejects_other_hidden_sizes(tmp_path):
+    path = _save(tmp_path / "m.pt", model.MLP([20, 10]).weights())
+    with pytest.raises(model.CheckpointError,
+                       match="hidden sizes \\[20, 10\\], but train.hidden_sizes is \\[20, 12\\]"):
+        model.load_weights(path, [20, 12])
+
+
+def test_load_weights_rejects_biases_and_broken_chains(tmp_path):
+    state = model.MLP([20]).state_dict()
+    state["layers.0.bias"] = torch.zeros(20)
+    torch.save(state, tmp_path / "bias.pt")
+    with pytest.raises(model.CheckpointError, match="bias-free MLP weights only"):
+        model.load_weights(tmp_path / "bias.pt")
+    broken = _save(tmp_path / "broken.pt", [torch.zeros(20, 784), torch.zeros(10, 21)])
+    with pytest.raises(model.CheckpointError, match="do not form an MLP"):
+        model.load_weights(broken)
+
+
+def test_load_weights_rejects_garbage_and_missing_files(tmp_path):
+    (tmp_path / "garbage.pt").write_bytes(b"\x00" * 100)
+    with pytest.raises(model.CheckpointError, match="not a readable PyTorch checkpoint"):
+        model.load_weights(tmp_path / "garbage.pt")
+    with pytest.raises(model.CheckpointError, match="not found; run the train stage"):
+        model.load_weights(tmp_path / "missing.pt")

@@ -1,0 +1,118 @@
+"""A bad parameter stops a stage with a message naming the key, the value and what is allowed."""
+
+import copy
+import pathlib
+import re
+
+import pytest
+import torch
+import yaml
+
+from prunekit import params
+
+REPO_PARAMS = pathlib.Path(__file__).resolve().parent.parent / "params.yaml"
+ALL_SECTIONS = ["download", "train", "prune", "benchmark", "plot"]
+
+
+@pytest.fixture
+def document():
+    return yaml.safe_load(REPO_PARAMS.read_text())
+
+
+def test_the_repository_params_are_valid_and_typed(document):
+    parsed = params.parse_params(document, ALL_SECTIONS)
+    assert parsed["train"].hidden_sizes == (1000, 1000, 500, 200)
+    assert parsed["prune"].k_list == (0, 25, 50, 60, 70, 80, 90, 95, 97, 99)
+    assert parsed["prune"].methods == ("weight", "unit")
+    assert parsed["download"].dataset == "fashion-mnist"
+
+
+@pytest.mark.parametrize(("section", "key", "value", "allowed"), [
+    ("prune", "k_list", [0, 50, 101], "101 is not"),
+    ("prune", "k_list", [-1, 50], "-1 is not"),
+    ("prune", "k_list", [], "a non-empty list"),
+    ("prune", "k_list", [50, 90, 50], "duplicated: \\[50\\]"),
+    ("prune", "k_list", "90", "a non-empty list"),
+    ("prune", "methods", ["weight", "random"], "'random' is not"),
+    ("prune", "methods", ["unit", "unit"], "duplicated"),
+    ("download", "dataset", "cifar10", "one of fashion-mnist, mnist"),
+    ("train", "hidden_sizes", [1000, 0], "positive integers"),
+    ("train", "hidden_sizes", [1000, 2.5], "positive integers"),
+    ("train", "hidden_sizes", "big", "positive integers"),
+    ("train", "lr", 0, "a number > 0"),
+    ("train", "lr", -0.1, "a number > 0"),
+    ("train", "lr", "fast", "a number > 0"),
+    ("train", "epochs", 0, "an integer >= 1"),
+    ("train", "epochs", "ten", "an integer >= 1"),
+    ("train", "epochs", 2.0, "an integer >= 1"),
+    ("train", "epochs", True, "an integer >= 1"),
+    ("train", "batch_size", 0, "an integer >= 1"),
+    ("train", "limit", 0, "null or an integer from 1 to 60000"),
+    ("train", "limit", 60001, "null or an integer from 1 to 60000"),
+    ("train", "seed", -3, "an integer >= 0"),
+    ("train", "device", "tpu", "auto, cpu, cuda or cuda:N"),
+    ("train", "num_threads", 0, "null or an integer >= 1"),
+    ("benchmark", "batch_sizes", [0, 256], "0 is not"),
+    ("benchmark", "min_seconds", 0, "a number > 0"),
+    ("plot", "dpi", 5, "an integer from 30 to 1200"),
+    ("download", "source_dir", 42, "null or a folder path"),
+])
+def test_bad_value_names_key_value_and_what_is_allowed(document, section, key, value, allowed):
+    document[section][key] = value
+    with pytest.raises(params.ParamsError) as error:
+        params.parse_params(document, [section])
+    message = str(error.value)
+    assert f"{section}.{key}: got {value!r}" in message
+    assert re.search(allowed, message)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_device_is_refused_without_cuda(document):
+    document["train"]["device"] = "cuda"
+    with pytest.raises(params.ParamsError, match="train.device: got 'cuda'.*no CUDA device"):
+        params.parse_params(document, ["train"])
+
+
+def test_unknown_key_is_reported_with_a_suggestion(document):
+    document["train"]["epoch"] = document["train"].pop("epochs")
+    with pytest.raises(params.ParamsError) as error:
+        params.parse_params(document, ["train"])
+    message = str(error.value)
+    assert "train.epoch: unknown key (did you mean 'epochs'?)" in message
+    assert "train.epochs: missing" in message
+
+
+def test_unknown_section_is_reported_with_a_suggestion(document):
+    document["trian"] = {"epochs": 3}
+    with pytest.raises(params.ParamsError, match="trian: unknown section \\(did you mean 'train'"):
+        params.parse_params(document, ["prune"])
+
+
+def test_every_problem_is_reported_at_once(document):
+    document["prune"]["k_list"] = [120]
+    document["prune"]["methods"] = ["magic"]
+    with pytest.raises(params.ParamsError) as error:
+        params.parse_params(document, ["prune"])
+    assert "prune.k_list" in str(error.value) and "prune.methods" in str(error.value)
+
+
+def test_only_the_sections_a_stage_reads_are_checked(document):
+    bad = copy.deepcopy(document)
+    bad["plot"]["dpi"] = -1
+    assert params.parse_params(bad, ["prune"])["prune"].methods == ("weight", "unit")
+
+
+def test_malformed_yaml_is_reported(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  epochs: [1, 2\n")
+    with pytest.raises(params.ParamsError, match="not valid YAML"):
+        params.load_params(["train"], path)
+
+
+def test_missing_file_and_non_mapping_document(tmp_path):
+    with pytest.raises(params.ParamsError, match="not found"):
+        params.load_params(["train"], tmp_path / "params.yaml")
+    with pytest.raises(params.ParamsError, match="must be a mapping of sections"):
+        params.parse_params(["train"], ["train"])
+    with pytest.raises(params.ParamsError, match="train: expected a mapping of keys"):
+        params.parse_params({"train": 3}, ["train"])

@@ -1,0 +1,103 @@
+"""Exact counts and positions of pruned weights and units on hand-made matrices."""
+
+import pytest
+import torch
+
+from prunekit import pruning
+
+
+@pytest.mark.parametrize(("percent", "total", "expected"), [
+    (0, 10, 0), (100, 10, 10), (25, 10, 3),  # 2.5 rounds half up to 3.
+    (50, 5, 3), (90, 1000, 900), (97, 200, 194), (99, 10, 10), (33.3, 3, 1), (12.5, 4, 1),
+])
+def test_count_to_prune_rounds_half_up(percent, total, expected):
+    assert pruning.count_to_prune(percent, total) == expected
+
+
+def test_count_to_prune_rejects_out_of_range_percent():
+    with pytest.raises(ValueError, match="from 0 to 100"):
+        pruning.count_to_prune(101, 10)
+
+
+def test_weight_pruning_zeroes_the_smallest_magnitudes():
+    weight = torch.tensor([[0.5, -0.1, 3.0],
+                           [-2.0, 0.2, -0.05]])
+    kept = pruning.weight_keep_mask(weight, 50)  # round(0.5 * 6) = 3 weights go.
+    expected = torch.tensor([[True, False, True],
+                             [True, False, False]])
+    assert torch.equal(kept, expected)
+
+
+def test_weight_pruning_breaks_ties_by_position():
+    weight = torch.tensor([[1.0, -1.0, 1.0],
+                           [1.0, 2.0, -1.0]])
+    kept = pruning.weight_keep_mask(weight, 50)  # Five weights tie at |w| = 1; first three go.
+    expected = torch.tensor([[False, False, False],
+                             [True, True, True]])
+    assert torch.equal(kept, expected)
+
+
+def test_weight_pruning_counts_exactly_on_a_larger_matrix():
+    weight = torch.randn(37, 23, generator=torch.Generator().manual_seed(1))
+    for percent in (0, 25, 60, 97, 100):
+        kept = pruning.weight_keep_mask(weight, percent)
+        assert int((~kept).sum()) == pruning.count_to_prune(percent, weight.numel())
+        if 0 < percent < 100:  # Every pruned weight is no larger than every kept one.
+            assert weight[~kept].abs().max() <= weight[kept].abs().min()
+
+
+def test_unit_pruning_zeroes_whole_rows_of_smallest_norm():
+    weight = torch.tensor([[3.0, 4.0],    # norm 5
+                           [0.0, 1.0],    # norm 1
+                           [1.0, 1.0],    # norm 1.41
+                           [-6.0, 0.0]])  # norm 6
+    kept = pruning.unit_keep_mask(weight, 50)  # round(0.5 * 4) = 2 rows go.
+    assert torch.equal(kept.all(dim=1), torch.tensor([True, False, False, True]))
+    assert torch.equal(kept.any(dim=1), kept.all(dim=1))  # Whole rows only.
+
+
+def test_unit_pruning_breaks_ties_by_row_index():
+    weight = torch.tensor([[0.0, 2.0],
+                           [2.0, 0.0],
+                           [0.0, -2.0]])
+    kept = pruning.unit_keep_mask(weight, 34)  # round(1.02) = 1 row; all norms are 2.
+    assert torch.equal(kept.all(dim=1), torch.tensor([False, True, True]))
+
+
+@pytest.mark.parametrize("method", ["weight", "unit"])
+def test_final_matrix_is_never_pruned(method):
+    weights = [torch.randn(6, 4), torch.randn(5, 6), torch.randn(3, 5)]
+    pruned = pruning.prune(weights, method, 99)
+    assert torch.equal(pruned[-1], weights[-1])
+    assert all(int((matrix == 0).sum()) > 0 for matrix in pruned[:-1])
+
+
+def test_prune_returns_copies_and_leaves_the_input_alone():
+    weights = [torch.randn(4, 3), torch.randn(2, 4)]
+    before = [weight.clone() for weight in weights]
+    pruning.prune(weights, "weight", 50)
+    assert all(torch.equal(a, b) for a, b in zip(weights, before, strict=True))
+
+
+def test_unknown_method_is_rejected():
+    with pytest.raises(ValueError, match="unknown pruning method 'random'"):
+        pruning.keep_masks([torch.ones(2, 2)], "random", 50)
+
+
+def test_sparsity_counts_zeros_over_every_matrix_including_the_last():
+    weights = [torch.tensor([[0.0, 1.0], [0.0, 0.0]]),  # 3 zeros of 4
+               torch.tensor([[0.0, 2.0]])]  # 1 zero of 2
+    assert pruning.count_zero_weights(weights) == (4, 6)
+    assert pruning.sparsity(weights) == pytest.approx(4 / 6)
+
+
+def test_real_sparsity_of_a_pruned_network_matches_the_counts():
+    sizes = [(10, 8), (6, 10), (3, 6)]
+    weights = [torch.randn(shape, generator=torch.Generator().manual_seed(2)) for shape in sizes]
+    pruned = pruning.prune(weights, "unit", 50)  # 5 of 10 rows, 3 of 6 rows, last untouched.
+    assert pruning.count_zero_weights(pruned) == (5 * 8 + 3 * 10, 80 + 60 + 18)
+
+
+def test_percent_label_names_integers_without_decimals():
+    assert pruning.percent_label(90) == "k90"
+    assert pruning.percent_label(97.5) == "k97.5"
