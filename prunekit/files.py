@@ -111,8 +111,13 @@ def write_csv(path: str | pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> No
 
 
 def save_torch(path: str | pathlib.Path, data: Any) -> None:
-    """Saves tensors (or containers of tensors) with ``torch.save``."""
-    torch.save(data, path)
+    """Saves tensors (or containers of tensors) with ``torch.save``, byte-reproducibly.
+
+    Given a path, ``torch.save`` names the zip archive inside after the file, so the temporary
+    name would change the bytes (and DVC's hash) from run to run; a file object does not.
+    """
+    with open(path, "wb") as handle:
+        torch.save(data, handle)
 
 
 def save_figure(path: str | pathlib.Path, figure: Any, dpi: int) -> None:

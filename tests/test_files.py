@@ -54,3 +54,13 @@ def test_csv_needs_rows(tmp_path):
     files.write_csv(tmp_path / "t.csv", [{"k": 0, "acc": 0.5}, {"k": 90, "acc": 0.25}])
     assert files.read_csv(tmp_path / "t.csv") == [{"k": "0", "acc": "0.5"},
                                                   {"k": "90", "acc": "0.25"}]
+
+
+def test_saved_checkpoints_are_byte_identical_whatever_the_temporary_name(tmp_path):
+    import torch
+
+    state = {"layers.0.weight": torch.arange(6.0).reshape(2, 3)}
+    for name in ("a.pt", "b.pt"):
+        with files.replace_together() as outputs:
+            files.save_torch(outputs.file(tmp_path / name), state)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
