@@ -55,3 +55,37 @@ def tiny_datasets(monkeypatch):
     monkeypatch.setattr(data, "CONTENT_MD5", checksums)
     monkeypatch.setattr(data, "DEBIAN_FOLDERS", {})
     return datasets
+
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+PIPELINE_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config",
+                  ".dvc/.gitignore", "stages", "prunekit")
+TINY_PARAMS = {
+    "train": {"hidden_sizes": [32, 16], "epochs": 1, "batch_size": 128, "limit": 1000},
+    "prune": {"k_list": [0, 50, 90]},
+    "benchmark": {"batch_sizes": [1, 64], "min_seconds": 0.005, "min_repeats": 2},
+    "plot": {"dpi": 40},
+}
+needs_fashion_mnist = pytest.mark.skipif(
+    not data.DEBIAN_FOLDERS["fashion-mnist"].is_dir(),
+    reason="needs Debian's dataset-fashion-mnist (make setup installs it)")
+
+
+def make_workspace(folder: pathlib.Path, overrides: dict) -> pathlib.Path:
+    """Copies the pipeline into ``folder`` with params.yaml sections updated by ``overrides``."""
+    import shutil
+
+    import yaml
+
+    for name in PIPELINE_FILES:
+        source, target = REPO / name, folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    document = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in overrides.items():
+        document[section].update(values)
+    (folder / "params.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return folder

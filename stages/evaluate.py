@@ -1,0 +1,48 @@
+"""Stage evaluate: test accuracy and real sparsity of the dense and every pruned network."""
+
+import logging
+
+import torch
+
+from prunekit import cli, compact, data, files, layout, metrics, model, params, provenance, pruning
+
+logger = logging.getLogger("evaluate")
+
+
+def main() -> None:
+    """Evaluates each (method, k) of params.yaml, checking its compact artifact on the way."""
+    settings = params.load_params(["download", "train", "prune"])
+    dataset, config = settings["download"].dataset, settings["prune"]
+    sizes = model.layer_sizes(settings["train"].hidden_sizes)
+    dense_weights = model.load_weights(layout.DENSE_MODEL, settings["train"].hidden_sizes)
+    for method in config.methods:  # Fail on a missing artifact before any evaluation.
+        for percent in config.k_list:
+            path = layout.pruned_model(method, pruning.percent_label(percent))
+            if not path.is_file():
+                raise compact.ArtifactError(f"{path} not found; run the prune stage "
+                                            "(dvc repro prune)")
+    test_split = data.load_split(layout.DATA_DIR, dataset, train=False)
+    results = {"dense": metrics.evaluate_network(dense_weights, test_split)}
+    tables = {}
+    for method in config.methods:
+        results[method] = {}
+        for percent in config.k_list:
+            label = pruning.percent_label(percent)
+            masked = pruning.prune(dense_weights, method, percent)
+            network, _ = compact.load_compact(layout.pruned_model(method, label), sizes)
+            result = metrics.evaluate_network(masked, test_split, network)
+            results[method][label] = {"k": percent, **result}
+            logger.info("%s %s: sparsity %.4f, accuracy %.4f", method, label,
+                        result["sparsity"], result["accuracy"])
+        tables[method] = metrics.curve_rows(results[method])
+    results["provenance"] = provenance.describe(torch.device("cpu"), dataset)
+    with files.replace_together() as outputs:
+        tables_folder = outputs.directory(layout.EVALUATE_TABLES)
+        for method, rows in tables.items():
+            files.write_csv(tables_folder / f"{method}.csv", rows)
+        files.write_json(outputs.file(layout.METRICS_DIR / "evaluate.json"), results)
+    logger.info("peak memory %.0f MiB", provenance.peak_memory_mib())
+
+
+if __name__ == "__main__":
+    cli.run_stage(main)

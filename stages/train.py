@@ -1,0 +1,73 @@
+"""Stage train: fits the bias-free ReLU MLP and writes models/dense.pt, its metrics and history."""
+
+import dataclasses
+import logging
+import sys
+import time
+
+import tqdm
+
+from prunekit import cli, data, files, layout, model, params, provenance, training
+
+logger = logging.getLogger("train")
+
+
+def main() -> None:
+    """Trains on the downloaded dataset with the ``train`` section of params.yaml."""
+    settings = params.load_params(["download", "train"])
+    dataset, config = settings["download"].dataset, settings["train"]
+    training.make_deterministic(config.seed, config.num_threads)
+    device = training.resolve_device(config.device)
+    train_split = data.load_split(layout.DATA_DIR, dataset, train=True, limit=config.limit)
+    test_split = data.load_split(layout.DATA_DIR, dataset, train=False)
+    train_split, test_split = (
+        data.Split(split.images.to(device), split.labels.to(device))
+        for split in (train_split, test_split))
+    network = model.MLP(config.hidden_sizes).to(device)
+    num_samples = train_split.labels.shape[0]
+
+    def progress_bar(epoch: int) -> tqdm.tqdm:
+        bar = tqdm.tqdm(total=num_samples, desc=f"epoch {epoch}/{config.epochs}", unit="img",
+                        unit_scale=True, leave=False, disable=not sys.stderr.isatty())
+        return bar.update
+
+    logger.info("training on %d %s images for %d epochs on %s", num_samples, dataset,
+                config.epochs, device)
+    started = time.perf_counter()
+    history = training.fit(network, train_split, test_split, config.epochs, config.batch_size,
+                           config.lr, config.seed, on_epoch_start=progress_bar)
+    total_seconds = time.perf_counter() - started
+    for result in history:
+        logger.info("epoch %d: train loss %.4f, test accuracy %.4f (%.1f s)", result.epoch,
+                    result.train_loss, result.test_accuracy, result.seconds)
+    train_seconds = sum(result.seconds for result in history)
+    matmul_seconds = training.matmul_seconds_per_epoch(
+        [tuple(weight.shape) for weight in network.weights()], num_samples, config.batch_size,
+        device)
+    seconds_per_epoch = train_seconds / config.epochs
+    final = history[-1]
+    train_metrics = {
+        "test_accuracy": final.test_accuracy,
+        "test_loss": final.test_loss,
+        "train_accuracy": final.train_accuracy,
+        "train_loss": final.train_loss,
+        "epochs": config.epochs,
+        "train_samples": num_samples,
+        "seconds": round(total_seconds, 2),
+        "seconds_per_epoch": round(seconds_per_epoch, 3),
+        "samples_per_second": round(num_samples / seconds_per_epoch, 1),
+        "matmul_seconds_per_epoch": round(matmul_seconds, 3),
+        "epoch_over_matmul_ratio": round(seconds_per_epoch / matmul_seconds, 3),
+        "peak_memory_mib": round(provenance.peak_memory_mib(), 1),
+        "provenance": provenance.describe(device, dataset),
+    }
+    with files.replace_together() as outputs:
+        files.save_torch(outputs.file(layout.DENSE_MODEL), model.state_dict_from_weights(
+            [weight.detach().cpu() for weight in network.weights()]))
+        files.write_csv(outputs.file(layout.TRAIN_HISTORY),
+                        [dataclasses.asdict(result) for result in history])
+        files.write_json(outputs.file(layout.METRICS_DIR / "train.json"), train_metrics)
+    logger.info("test accuracy %.4f; wrote %s", final.test_accuracy, layout.DENSE_MODEL)
+
+if __name__ == "__main__":
+    cli.run_stage(main)

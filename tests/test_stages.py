@@ -1,0 +1,100 @@
+"""Stages stop cleanly on bad input, failure and Ctrl-C, leaving the last good outputs intact."""
+
+import os
+import runpy
+import signal
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, TINY_PARAMS, make_workspace, needs_fashion_mnist
+
+from prunekit import files
+
+pytestmark = needs_fashion_mnist
+
+
+def run_stage(workspace, stage, **kwargs):
+    return subprocess.run([sys.executable, str(workspace / "stages" / f"{stage}.py")],
+                          cwd=workspace, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A workspace where download and a tiny train have run once."""
+    workspace = make_workspace(tmp_path_factory.mktemp("stages"), TINY_PARAMS)
+    for stage in ("download", "train"):
+        assert run_stage(workspace, stage, check=True).returncode == 0
+    return workspace
+
+
+def snapshot(workspace):
+    outputs = ["models/dense.pt", "metrics/train.json", "plots/train/history.csv"]
+    return {name: (workspace / name).read_bytes() for name in outputs}
+
+
+def leftovers(workspace):
+    return [path for path in workspace.rglob(".*") if path.name.endswith(".tmp")
+            or path.name.startswith((".dense", ".train", ".history", ".pruned"))]
+
+
+def test_bad_param_stops_before_any_work(trained):
+    before = snapshot(trained)
+    params_text = (trained / "params.yaml").read_text()
+    try:
+        (trained / "params.yaml").write_text(params_text.replace("lr: 0.001", "lr: -1"))
+        result = run_stage(trained, "train")
+    finally:
+        (trained / "params.yaml").write_text(params_text)
+    assert result.returncode != 0
+    assert "train.lr: got -1; allowed: a number > 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "training on" not in result.stderr  # Stopped before loading data or training.
+    assert snapshot(trained) == before
+
+
+def test_failure_while_writing_outputs_keeps_the_old_ones(trained, monkeypatch):
+    before = snapshot(trained)
+    monkeypatch.chdir(trained)
+    monkeypatch.setattr(files, "write_json", _fail_disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        runpy.run_path(str(REPO / "stages" / "train.py"), run_name="__main__")
+    assert snapshot(trained) == before
+    assert leftovers(trained) == []
+
+
+def _fail_disk_full(path, data):
+    raise OSError("disk full")
+
+
+def test_ctrl_c_during_training_keeps_the_old_outputs(trained):
+    before = snapshot(trained)
+    params_text = (trained / "params.yaml").read_text()
+    (trained / "params.yaml").write_text(params_text.replace("epochs: 1", "epochs: 200"))
+    try:
+        process = subprocess.Popen([sys.executable, "stages/train.py"], cwd=trained,
+                                   stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        for line in process.stderr:  # Wait until training has begun.
+            if "training on" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        (trained / "params.yaml").write_text(params_text)
+    assert process.returncode != 0
+    assert "interrupted" in stderr
+    assert snapshot(trained) == before
+    assert leftovers(trained) == []
+
+
+def test_model_of_another_architecture_is_refused_clearly(trained):
+    params_text = (trained / "params.yaml").read_text()
+    try:
+        (trained / "params.yaml").write_text(params_text.replace("- 32\n", "- 48\n", 1))
+        result = run_stage(trained, "prune")
+    finally:
+        (trained / "params.yaml").write_text(params_text)
+    assert result.returncode != 0
+    assert "hidden sizes [32, 16], but train.hidden_sizes is [48, 16]" in result.stderr
+    assert "Traceback" not in result.stderr
