@@ -1,0 +1,372 @@
+"""Inference plans for a pruned network: dense, compacted and sparse (CSR) forward passes.
+
+A :class:`Plan` is built once from a pruned network (building is not part of what is timed)
+and then maps flattened images (batch, 784) to logits (batch, 10). Every plan computes the same
+logits as the masked dense network, up to float32 rounding:
+
+* ``masked_dense``: the full-size matrices with pruned weights set to zero, ``h @ W.T`` per
+  layer. The baseline: it does exactly the work of the unpruned network, whatever ``k``
+  (MKL's dense products do not skip zeros).
+* ``compact_dense``: what :meth:`compact.CompactNetwork.logits` computes, dense products on
+  the matrices left after dead neurons were removed.
+* ``compact_csr``: the compact network with every hidden matrix in CSR (int32 indices) and the
+  activations kept transposed, (features, batch), for the whole forward pass, so that each layer
+  is one ``W_csr @ h`` sparse-times-dense product. The last matrix (to the logits) stays dense.
+* ``compact_hybrid``: the same transposed pass, but a hidden matrix is stored as CSR only if its
+  density is at most :data:`HYBRID_MAX_DENSITY`; denser ones stay dense (``W @ h``).
+
+Ideal cost: each plan counts the multiply-adds per sample its kernels cannot avoid: every weight
+of a dense matrix, the non-zeros of a CSR one. ``baseline MACs / plan MACs`` is the ideal
+(FLOP-count) speed-up.
+
+Measurements behind these choices (torch 2.14.1 with MKL, 2 threads of an AMD EPYC with
+AVX-512, medians of at least 0.2 s of runs, default network):
+
+* Orientation and layout at batch 256, one weight-pruned (1000, 1000) matrix at 5 % density:
+  dense ``h @ W.T`` 2.42 ms;
+  ``W_csr @ h`` with ``h`` (1000, 256) contiguous 0.40 ms; the same with ``h`` a transposed
+  view 0.74 ms; dense-times-sparse ``h @ W.T`` with ``W.T`` in CSR 3.53 ms and with
+  ``W_csr.t()`` 2.48 ms; CSC ``W @ h`` 1.39 ms; COO 1.35 ms. CSR with contiguous transposed
+  activations is 3-9x faster than every other sparse form at every density tried (1-10 %),
+  so it is the one sparse layout kept. int32 indices beat int64 by ~20 % at batch 1 (MKL's
+  own index type; int64 ones are converted on every call) and tie at larger batches.
+* Where CSR pays, one (1000, 1000) matrix: dense ``W @ h`` takes 0.048 ms at batch 1,
+  2.2 ms at batch 256 and 35 ms at batch 4096; CSR ties with it at a density of about 15 %,
+  27 % and 21 % respectively, and is 2-7x slower at 50-60 % density. Hence
+  :data:`HYBRID_MAX_DENSITY` = 0.25 and no all-CSR plan above :data:`CSR_MAX_DENSITY` = 0.4
+  (for the whole network at k50, i.e. 50 % density, it took 2.1x the dense time at batch 256
+  and 1.2 s a call at batch 10,000, 5x the dense time: it can never win, and costs seconds).
+* Batch slicing: a sparse-times-dense product streams a row of the activations per non-zero,
+  so once the activations outgrow the cache (batch 10,000: 40 MB per layer) it is bound by
+  memory. Running the whole network on slices of 512 images took the all-CSR plan from 232 to
+  113 ms (k90), 147 to 59 ms (k95) and 24 to 20 ms (k99) at batch 10,000; slices of 128-2048
+  were within 25 % of that. It gained nothing for dense layers (MKL blocks its own products),
+  so only plans with a CSR matrix slice.
+
+Unit pruning leaves fully dense compact matrices, so there the hybrid plan is the compact
+network run with transposed activations: ~10 % faster than ``compact_dense`` at batch 1, but
+1.6x slower at batch 256 (unit k90: 0.50 against 0.31 ms). Weight pruning prunes every matrix
+to the same density, so there the hybrid is either all dense or all CSR.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+
+from prunekit import compact, metrics
+
+# Hidden matrices at most this dense are stored as CSR by the hybrid plan (see module doc).
+HYBRID_MAX_DENSITY = 0.25
+# Above this density in any hidden matrix the all-CSR plan is not built: it cannot win.
+CSR_MAX_DENSITY = 0.4
+# Plans with a CSR matrix run larger batches in slices of this many images (see module doc).
+BATCH_TILE = 512
+
+BASELINE = "masked_dense"
+PLAN_NAMES = (BASELINE, "compact_dense", "compact_csr", "compact_hybrid")
+
+
+class PlanMismatchError(RuntimeError):
+    """Raised when a plan's logits differ from the masked dense network's beyond rounding."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A ready-to-run forward pass of one pruned network.
+
+    Attributes:
+        name: One of :data:`PLAN_NAMES`.
+        forward: Maps images (batch, original input size) to logits (batch, 10).
+        multiply_adds: Ideal multiply-adds per sample of the plan's kernels: every weight of a
+            dense matrix, only the non-zeros of a CSR one.
+        formats: Per weight matrix, first layer first, ``dense`` or ``csr``.
+    """
+
+    name: str
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    multiply_adds: int
+    formats: tuple[str, ...]
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Runs the plan.
+
+        Args:
+            images: Flattened images, shape (batch, original input size).
+
+        Returns:
+            The logits, shape (batch, 10).
+        """
+        return self.forward(images)
+
+
+def density(weight: torch.Tensor) -> float:
+    """Returns the fraction of non-zero entries of a matrix (0.0 for an empty one).
+
+    Args:
+        weight: Any tensor.
+
+    Returns:
+        Non-zeros divided by the number of entries.
+    """
+    if weight.numel() == 0:
+        return 0.0
+    return int(torch.count_nonzero(weight)) / weight.numel()
+
+
+def to_csr(weight: torch.Tensor) -> torch.Tensor:
+    """Converts a dense matrix to CSR with int32 indices (MKL's native index type).
+
+    Args:
+        weight: A 2-D float matrix.
+
+    Returns:
+        A ``torch.sparse_csr`` tensor equal to ``weight``.
+
+    Raises:
+        ValueError: If ``weight`` is not 2-D or has too many non-zeros for int32 indices.
+    """
+    if weight.ndim != 2:
+        raise ValueError(f"expected a 2-D matrix, got shape {tuple(weight.shape)}")
+    nonzero = weight != 0  # (rows, columns)
+    nnz = int(nonzero.sum())
+    if nnz >= torch.iinfo(torch.int32).max:
+        raise ValueError(f"{nnz} non-zeros do not fit int32 CSR indices")
+    row_pointers = torch.zeros(weight.shape[0] + 1, dtype=torch.int32)
+    row_pointers[1:] = torch.cumsum(nonzero.sum(dim=1), dim=0)
+    columns = torch.nonzero(nonzero)[:, 1].to(torch.int32)  # Row-major order.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(row_pointers, columns, weight[nonzero].contiguous(),
+                                       size=tuple(weight.shape), check_invariants=True)
+
+
+def _row_major_forward(weights: Sequence[torch.Tensor], input_units: torch.Tensor | None,
+                       images: torch.Tensor) -> torch.Tensor:
+    """Runs the MLP on activations (batch, features), as :func:`model.forward_weights` does.
+
+    Args:
+        weights: The dense (out, in) matrices, first layer first.
+        input_units: Indices of the input pixels the network reads, or None for all of them.
+        images: Flattened images, shape (batch, original input size).
+
+    Returns:
+        The logits, shape (batch, 10).
+    """
+    activations = images if input_units is None else images.index_select(1, input_units)
+    for weight in weights[:-1]:
+        activations = torch.relu_(activations @ weight.T)  # (batch, out)
+    return activations @ weights[-1].T
+
+
+def _transposed_forward(hidden: Sequence[torch.Tensor], last: torch.Tensor,
+                        input_units: torch.Tensor | None, images: torch.Tensor) -> torch.Tensor:
+    """Runs the MLP on activations kept transposed, (features, batch), for every layer.
+
+    Args:
+        hidden: The hidden layers' (out, in) matrices, each dense or CSR.
+        last: The dense (10, in) matrix to the logits.
+        input_units: Indices of the input pixels the network reads, or None for all of them.
+        images: Flattened images, shape (batch, original input size).
+
+    Returns:
+        The logits, shape (batch, 10) (a transposed view).
+    """
+    if input_units is None:
+        activations = images.T.contiguous()  # (inputs, batch)
+    else:
+        activations = images.T.index_select(0, input_units)  # (kept inputs, batch)
+    for matrix in hidden:
+        activations = torch.relu_(matrix @ activations)  # (out, batch)
+    return (last @ activations).T
+
+
+def _tiled_forward(forward: Callable[[torch.Tensor], torch.Tensor], tile: int,
+                   images: torch.Tensor) -> torch.Tensor:
+    """Runs ``forward`` on slices of at most ``tile`` images and joins the logits.
+
+    The loop is over slices of the batch, not over samples: it keeps each slice's activations
+    in cache for the whole forward pass (cache blocking).
+
+    Args:
+        forward: Maps images (batch, input size) to logits (batch, 10).
+        tile: Most images per slice.
+        images: Flattened images, shape (batch, original input size).
+
+    Returns:
+        The logits, shape (batch, 10).
+    """
+    if images.shape[0] <= tile:
+        return forward(images)
+    return torch.cat([forward(batch_slice) for batch_slice in images.split(tile)])
+
+
+def masked_dense_plan(masked_weights: Sequence[torch.Tensor]) -> Plan:
+    """Builds the baseline: the full-size masked matrices, as the unpruned network runs.
+
+    It computes :func:`model.forward_weights` with the same code as ``compact_dense`` (in-place
+    ReLU included), so that the two differ only in the matrices they multiply.
+
+    Args:
+        masked_weights: The (out, in) matrices with pruned weights set to zero.
+
+    Returns:
+        The ``masked_dense`` plan; its multiply-adds are all weights of the original network.
+    """
+    weights = tuple(weight.detach().contiguous() for weight in masked_weights)
+    return Plan(name=BASELINE, forward=functools.partial(_row_major_forward, weights, None),
+                multiply_adds=sum(weight.numel() for weight in weights),
+                formats=("dense",) * len(weights))
+
+
+def compact_dense_plan(network: compact.CompactNetwork) -> Plan:
+    """Builds the compact network's forward pass: dense products on the smaller matrices.
+
+    It computes :meth:`compact.CompactNetwork.logits`, but selects the input pixels with
+    ``index_select`` (or not at all when every pixel is read) instead of ``images[:, kept]``,
+    whose advanced indexing alone takes 0.28 ms at batch 256, half the time of the unit k90
+    network.
+
+    Args:
+        network: The compact network.
+
+    Returns:
+        The ``compact_dense`` plan; its multiply-adds are all compacted weights.
+    """
+    input_units = network.kept_units[0]
+    reads_every_input = input_units.numel() == network.layer_sizes[0]
+    forward = functools.partial(_row_major_forward,
+                                tuple(weight.contiguous() for weight in network.weights),
+                                None if reads_every_input else input_units)
+    return Plan(name="compact_dense", forward=forward, multiply_adds=network.num_weights(),
+                formats=("dense",) * len(network.weights))
+
+
+def transposed_plan(network: compact.CompactNetwork, max_density: float, name: str) -> Plan:
+    """Builds a transposed-activation plan: CSR for the sparse hidden matrices, dense otherwise.
+
+    A plan with a CSR matrix runs batches larger than :data:`BATCH_TILE` slice by slice.
+
+    Args:
+        network: The compact network.
+        max_density: Hidden matrices whose density is at most this are stored as CSR; 1.0 puts
+            every hidden matrix in CSR. The last matrix (to the logits) is always dense.
+        name: The plan's name.
+
+    Returns:
+        The plan; its multiply-adds count non-zeros of CSR matrices and all weights of dense ones.
+
+    Raises:
+        ValueError: If ``max_density`` is outside [0, 1].
+    """
+    if not 0 <= max_density <= 1:
+        raise ValueError(f"max_density must be from 0 to 1, got {max_density}")
+    hidden = []
+    formats = []
+    multiply_adds = network.weights[-1].numel()
+    for weight in network.weights[:-1]:
+        if density(weight) <= max_density:
+            hidden.append(to_csr(weight))
+            formats.append("csr")
+            multiply_adds += int(torch.count_nonzero(weight))
+        else:
+            hidden.append(weight.contiguous())
+            formats.append("dense")
+            multiply_adds += weight.numel()
+    input_units = network.kept_units[0]
+    reads_every_input = input_units.numel() == network.layer_sizes[0]
+    forward = functools.partial(_transposed_forward, tuple(hidden),
+                                network.weights[-1].contiguous(),
+                                None if reads_every_input else input_units)
+    if "csr" in formats:
+        forward = functools.partial(_tiled_forward, forward, BATCH_TILE)
+    return Plan(name=name, forward=forward, multiply_adds=multiply_adds,
+                formats=(*formats, "dense"))
+
+
+def nonzero_multiply_adds(network: compact.CompactNetwork) -> int:
+    """Returns the fewest multiply-adds per sample any plan needs: the all-CSR plan's count.
+
+    That is the non-zeros of every hidden matrix plus every weight of the last (dense) one,
+    whether or not the all-CSR plan is built for this network.
+
+    Args:
+        network: The compact network.
+
+    Returns:
+        The multiply-add count.
+    """
+    hidden = sum(int(torch.count_nonzero(weight)) for weight in network.weights[:-1])
+    return hidden + network.weights[-1].numel()
+
+
+def hidden_densities(network: compact.CompactNetwork) -> list[float]:
+    """Returns the density of each hidden (prunable) compact matrix, first layer first."""
+    return [density(weight) for weight in network.weights[:-1]]
+
+
+def build_plans(masked_weights: Sequence[torch.Tensor], network: compact.CompactNetwork,
+                hybrid_max_density: float = HYBRID_MAX_DENSITY,
+                csr_max_density: float = CSR_MAX_DENSITY) -> dict[str, Plan]:
+    """Builds every plan that applies to one pruned network.
+
+    ``masked_dense``, ``compact_dense`` and ``compact_hybrid`` are always built;
+    ``compact_csr`` only when no hidden compact matrix is denser than ``csr_max_density``.
+
+    Args:
+        masked_weights: The full-size masked (out, in) matrices, first layer first.
+        network: The compact network made from them (e.g. loaded with
+            :func:`compact.load_compact`).
+        hybrid_max_density: Density up to which the hybrid plan uses CSR for a hidden matrix.
+        csr_max_density: Density above which the all-CSR plan is not built.
+
+    Returns:
+        The plans by name, baseline first, in :data:`PLAN_NAMES` order.
+
+    Raises:
+        ValueError: If the compact network was not made from a network of the same shape.
+    """
+    shapes = [tuple(weight.shape) for weight in masked_weights]
+    original = [(network.layer_sizes[index + 1], network.layer_sizes[index])
+                for index in range(len(network.layer_sizes) - 1)]
+    if shapes != original:
+        raise ValueError(f"masked matrices of shapes {shapes} do not match the compact "
+                         f"network's original layer sizes {list(network.layer_sizes)}")
+    plans = {BASELINE: masked_dense_plan(masked_weights),
+             "compact_dense": compact_dense_plan(network)}
+    if max(hidden_densities(network), default=0.0) <= csr_max_density:
+        plans["compact_csr"] = transposed_plan(network, 1.0, "compact_csr")
+    plans["compact_hybrid"] = transposed_plan(network, hybrid_max_density, "compact_hybrid")
+    return plans
+
+
+def verify_plans(plans: Mapping[str, Plan], images: torch.Tensor,
+                 tolerance: float = metrics.LOGIT_TOLERANCE) -> dict[str, float]:
+    """Checks that every plan reproduces the baseline's logits on some images.
+
+    Args:
+        plans: Plans by name, :data:`BASELINE` among them.
+        images: Flattened images, shape (batch, original input size).
+        tolerance: Largest allowed difference, relative to the largest baseline logit.
+
+    Returns:
+        Per plan, its largest logit difference from the baseline (relative).
+
+    Raises:
+        ValueError: If the baseline plan is missing.
+        PlanMismatchError: If a plan differs by more than ``tolerance``.
+    """
+    if BASELINE not in plans:
+        raise ValueError(f"no {BASELINE!r} plan to compare with; got {sorted(plans)}")
+    reference = plans[BASELINE](images)
+    differences = {name: metrics.max_logit_difference(reference, plan(images))
+                   for name, plan in plans.items()}
+    wrong = {name: difference for name, difference in differences.items()
+             if difference > tolerance}
+    if wrong:
+        raise PlanMismatchError(f"plans differ from {BASELINE} beyond {tolerance}: {wrong}")
+    return differences

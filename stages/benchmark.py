@@ -1,0 +1,86 @@
+"""Stage benchmark: times every inference plan of every pruned network at every batch size."""
+
+import logging
+import os
+import sys
+import time
+
+import torch
+import tqdm
+
+from prunekit import (
+    benchmarking,
+    cli,
+    compact,
+    files,
+    layout,
+    model,
+    params,
+    provenance,
+    pruning,
+    sparse_inference,
+)
+
+logger = logging.getLogger("benchmark")
+
+# A plan stops after CAP_FACTOR * min_seconds of timed runs (given 3 runs) even short of
+# min_repeats: at batch 10,000 a dense forward pass takes ~0.2 s, and the stage must stay short.
+CAP_FACTOR = 3
+SEED = 0  # Of the random stand-in images: timings do not depend on pixel values.
+CHECK_BATCH = 64  # Images on which every plan is checked against the masked network.
+
+
+def main() -> None:
+    """Benchmarks each (method, k) of params.yaml's ``prune`` section, then writes the results."""
+    started = time.perf_counter()
+    settings = params.load_params(["benchmark", "train", "prune"])
+    config, prune_config = settings["benchmark"], settings["prune"]
+    hidden_sizes = settings["train"].hidden_sizes
+    policy = benchmarking.TimingPolicy(min_repeats=config.min_repeats,
+                                       min_seconds=config.min_seconds,
+                                       max_seconds=CAP_FACTOR * config.min_seconds)
+    sizes = model.layer_sizes(hidden_sizes)
+    cases = [(method, percent) for method in prune_config.methods
+             for percent in prune_config.k_list]
+    paths = {case: layout.pruned_model(case[0], pruning.percent_label(case[1])) for case in cases}
+    for path in paths.values():  # Fail on a missing artifact before any timing.
+        if not path.is_file():
+            raise compact.ArtifactError(f"{path} not found; run the prune stage (dvc repro prune)")
+    dense_weights = model.load_weights(layout.DENSE_MODEL, hidden_sizes)
+    torch.set_num_threads(config.num_threads)
+    load_average = os.getloadavg()[0]
+    check_images = benchmarking.random_images(CHECK_BATCH, sizes[0], SEED + 1)
+    rows = []
+    with torch.inference_mode():
+        for method, percent in tqdm.tqdm(cases, desc="benchmark", unit="network",
+                                          disable=not sys.stderr.isatty()):
+            network, _ = compact.load_compact(paths[method, percent], sizes)
+            masked = pruning.prune(dense_weights, method, percent)
+            plans = sparse_inference.build_plans(masked, network)
+            sparse_inference.verify_plans(plans, check_images)
+            case = benchmarking.describe_case(method, percent, masked, network)
+            del masked  # Only the baseline plan keeps the masked matrices from here on.
+            case_rows = benchmarking.benchmark_network(plans, case, sizes[0], config.batch_sizes,
+                                                       policy, SEED)
+            rows.extend(case_rows)
+            logger.info("%s k=%g: fastest %s", method, percent, ", ".join(
+                f"batch {row['batch_size']} {row['plan']} {row['speedup_vs_dense']:.2f}x"
+                for row in case_rows if row["is_fastest"]))
+    summary = {
+        "provenance": provenance.describe(torch.device("cpu")),
+        "timing": {"max_seconds_per_plan": round(policy.max_seconds, 3),
+                   "capped_rows": sum(row["repeats"] < config.min_repeats for row in rows),
+                   "load_average_at_start": round(load_average, 2),
+                   "wall_seconds": round(time.perf_counter() - started, 1)},
+        **benchmarking.summarize_rows(rows),
+    }
+    with files.replace_together() as outputs:
+        tables = outputs.directory(layout.BENCHMARK_TABLES)
+        for name, table in benchmarking.series_tables(rows).items():
+            files.write_csv(tables / f"{name}.csv", table)
+        files.write_csv(tables / "all.csv", rows)
+        files.write_json(outputs.file(layout.METRICS_DIR / "benchmark.json"), summary)
+
+
+if __name__ == "__main__":
+    cli.run_stage(main)

@@ -1,0 +1,135 @@
+"""Tests of the inference plans: same logits as the masked network, and exact cost counts."""
+
+import pytest
+import torch
+
+from prunekit import compact, model, pruning, sparse_inference
+
+SMALL_HIDDEN = [64, 48, 32]
+DEFAULT_HIDDEN = [1000, 1000, 500, 200]
+
+
+def scaled_weights(hidden_sizes: list[int], seed: int = 0) -> list[torch.Tensor]:
+    """Random matrices scaled like He initialisation, so activations stay of order one."""
+    generator = torch.Generator().manual_seed(seed)
+    sizes = model.layer_sizes(hidden_sizes)
+    return [torch.randn(out_size, in_size, generator=generator) * (2 / in_size) ** 0.5
+            for in_size, out_size in zip(sizes[:-1], sizes[1:], strict=True)]
+
+
+def images(batch_size: int, seed: int = 1) -> torch.Tensor:
+    return torch.rand(batch_size, model.INPUT_SIZE, generator=torch.Generator().manual_seed(seed))
+
+
+def assert_plans_match(masked: list[torch.Tensor], plans: dict, inputs: torch.Tensor) -> None:
+    reference = model.forward_weights(masked, inputs)
+    scale = max(float(reference.abs().max()), 1.0)
+    for name, plan in plans.items():
+        logits = plan(inputs)
+        assert logits.shape == reference.shape, name
+        torch.testing.assert_close(logits / scale, reference / scale, rtol=0, atol=1e-5,
+                                   msg=f"plan {name}")
+
+
+@pytest.mark.parametrize("method", ["weight", "unit"])
+@pytest.mark.parametrize("percent", [0, 50, 90, 99])
+def test_every_plan_reproduces_masked_logits_on_a_small_network(method, percent):
+    masked = pruning.prune(scaled_weights(SMALL_HIDDEN), method, percent)
+    network = compact.compact(masked)
+    # Forcing CSR everywhere and a mid threshold covers CSR, dense and mixed layers.
+    plans = sparse_inference.build_plans(masked, network, csr_max_density=1.0)
+    plans["mixed"] = sparse_inference.transposed_plan(network, 0.3, "mixed")
+    assert set(plans) == {*sparse_inference.PLAN_NAMES, "mixed"}
+    for batch_size in (1, 37, sparse_inference.BATCH_TILE + 3):  # The last one is sliced.
+        assert_plans_match(masked, plans, images(batch_size))
+
+
+def test_plans_reproduce_masked_logits_on_the_default_network():
+    dense = scaled_weights(DEFAULT_HIDDEN)
+    inputs = images(5)
+    with torch.inference_mode():
+        for method, percent in (("weight", 95), ("unit", 90)):
+            masked = pruning.prune(dense, method, percent)
+            plans = sparse_inference.build_plans(masked, compact.compact(masked))
+            assert_plans_match(masked, plans, inputs)
+            differences = sparse_inference.verify_plans(plans, inputs)
+            assert set(differences) == set(plans)
+
+
+def hand_built() -> list[torch.Tensor]:
+    """A 4-3-2 network: hidden neuron 1 has no input, input pixel 2 is read by nobody."""
+    first = torch.tensor([[1.0, 0.0, 0.0, 2.0],
+                          [0.0, 0.0, 0.0, 0.0],
+                          [0.0, 3.0, 0.0, 0.0]])
+    last = torch.tensor([[1.0, 1.0, 1.0],
+                         [0.0, 2.0, -1.0]])
+    return [first, last]
+
+
+def test_multiply_adds_of_a_hand_built_network():
+    masked = hand_built()
+    network = compact.compact(masked)
+    # Compact: first (2, 3) = [[1, 0, 2], [0, 3, 0]] with 3 non-zeros, last (2, 2) =
+    # [[1, 1], [0, -1]]; the last matrix always counts in full.
+    plans = sparse_inference.build_plans(masked, network, hybrid_max_density=0.25,
+                                         csr_max_density=1.0)
+    costs = {name: plan.multiply_adds for name, plan in plans.items()}
+    assert costs == {"masked_dense": 12 + 6, "compact_dense": 6 + 4, "compact_csr": 3 + 4,
+                     "compact_hybrid": 6 + 4}  # First density 0.5 > 0.25: hybrid keeps it dense.
+    assert sparse_inference.nonzero_multiply_adds(network) == 3 + 4
+    assert plans["compact_csr"].formats == ("csr", "dense")
+    assert plans["compact_hybrid"].formats == ("dense", "dense")
+    inputs = torch.tensor([[1.0, 2.0, 5.0, -1.0], [0.5, 1.0, 9.0, 1.0]])
+    expected = torch.tensor([[6.0, -6.0], [5.5, -3.0]])  # Hidden relu([-1, 0, 6]), [2.5, 0, 3].
+    for plan in plans.values():
+        torch.testing.assert_close(plan(inputs), expected)
+
+
+def test_all_csr_plan_is_skipped_above_its_density_limit():
+    masked = pruning.prune(scaled_weights(SMALL_HIDDEN), "weight", 40)
+    plans = sparse_inference.build_plans(masked, compact.compact(masked))
+    assert "compact_csr" not in plans
+    assert plans["compact_hybrid"].formats == ("dense",) * 4
+
+
+def test_hybrid_uses_csr_only_for_sparse_hidden_matrices():
+    masked = pruning.prune(scaled_weights(SMALL_HIDDEN), "weight", 90)
+    plans = sparse_inference.build_plans(masked, compact.compact(masked))
+    assert plans["compact_hybrid"].formats == ("csr", "csr", "csr", "dense")
+    unit = pruning.prune(scaled_weights(SMALL_HIDDEN), "unit", 90)
+    assert sparse_inference.build_plans(unit, compact.compact(unit))[
+        "compact_hybrid"].formats == ("dense",) * 4
+
+
+def test_to_csr_round_trips_with_int32_indices():
+    weight = torch.tensor([[0.0, 1.5, 0.0], [0.0, 0.0, 0.0], [2.0, 0.0, -3.0]])
+    csr = sparse_inference.to_csr(weight)
+    assert csr.layout == torch.sparse_csr
+    assert csr.crow_indices().dtype == torch.int32 and csr.col_indices().dtype == torch.int32
+    assert csr.crow_indices().tolist() == [0, 1, 1, 3]
+    torch.testing.assert_close(csr.to_dense(), weight)
+    with pytest.raises(ValueError, match="2-D"):
+        sparse_inference.to_csr(torch.zeros(3))
+
+
+def test_density():
+    assert sparse_inference.density(torch.tensor([[0.0, 1.0], [2.0, 0.0]])) == 0.5
+    assert sparse_inference.density(torch.zeros(0, 3)) == 0.0
+
+
+def test_mismatched_networks_and_bad_thresholds_are_rejected():
+    masked = hand_built()
+    other = compact.compact(pruning.prune(scaled_weights([8]), "weight", 50))
+    with pytest.raises(ValueError, match="do not match"):
+        sparse_inference.build_plans(masked, other)
+    with pytest.raises(ValueError, match="max_density"):
+        sparse_inference.transposed_plan(compact.compact(masked), 1.5, "bad")
+
+
+def test_verify_plans_catches_a_wrong_plan():
+    masked = hand_built()
+    plans = sparse_inference.build_plans(masked, compact.compact(masked))
+    wrong = sparse_inference.Plan(name="wrong", forward=lambda x: plans["compact_dense"](x) + 1,
+                                  multiply_adds=1, formats=("dense", "dense"))
+    with pytest.raises(sparse_inference.PlanMismatchError, match="wrong"):
+        sparse_inference.verify_plans({**plans, "wrong": wrong}, torch.ones(2, 4))
