@@ -46,7 +46,7 @@ class CompactNetwork:
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Maps flattened images (batch, original input size) to logits (batch, 10)."""
-        activations = images[:, self.kept_units[0]]  # (batch, kept inputs)
+        activations = images.index_select(1, self.kept_units[0])  # (batch, kept inputs)
         for weight in self.weights[:-1]:
             activations = torch.relu(activations @ weight.T)
         return activations @ self.weights[-1].T
