@@ -40,6 +40,7 @@ class OutputSet:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
                                              dir=path.parent)
         os.close(handle)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; outputs are not.
         self._pending.append((pathlib.Path(temporary), path))
         return pathlib.Path(temporary)
 
@@ -51,7 +52,7 @@ class OutputSet:
         path = pathlib.Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        staging.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder.
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; outputs are not.
         self._pending.append((staging, path))
         return staging
 
@@ -77,6 +78,13 @@ class OutputSet:
             else:
                 temporary.unlink(missing_ok=True)
         self._pending.clear()
+
+
+def _umask() -> int:
+    """Returns the process's file-creation mask (reading it means setting it, then back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
