@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from prunekit import compact, data, files, model, params
+from prunekit import compact, data, files, model, params, provenance
 
 # Errors that mean "bad input": reported as one clear message, without a traceback.
 INPUT_ERRORS = (params.ParamsError, data.DatasetError, model.CheckpointError,
@@ -16,6 +16,8 @@ INPUT_ERRORS = (params.ParamsError, data.DatasetError, model.CheckpointError,
 def run_stage(main: Callable[[], None]) -> None:
     """Runs a stage's ``main``, turning bad-input errors and Ctrl-C into short messages.
 
+    A stage that succeeds logs its peak resident memory.
+
     Outputs are written atomically, so a stage stopped here leaves the last good ones intact.
 
     Args:
@@ -24,6 +26,8 @@ def run_stage(main: Callable[[], None]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         main()
+        logging.getLogger("stage").info("peak resident memory %.0f MiB",
+                                        provenance.peak_memory_mib())
     except INPUT_ERRORS as error:
         sys.exit(f"error: {error}")
     except KeyboardInterrupt:

@@ -41,7 +41,6 @@ def main() -> None:
         for method, rows in tables.items():
             files.write_csv(tables_folder / f"{method}.csv", rows)
         files.write_json(outputs.file(layout.METRICS_DIR / "evaluate.json"), results)
-    logger.info("peak memory %.0f MiB", provenance.peak_memory_mib())
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import logging
 
-from prunekit import cli, compact, files, layout, model, params, pruning
+from prunekit import cli, compact, files, layout, model, params, provenance, pruning
 
 logger = logging.getLogger("prune")
 
@@ -36,6 +36,7 @@ def main() -> None:
                 logger.info("%s %s: %d of %d weights remain, file %.1f %% of dense", method,
                             label, network.num_nonzero(), total_weights,
                             100 * file_bytes / dense_bytes)
+        summary["provenance"] = provenance.describe("cpu")
         files.write_json(outputs.file(layout.METRICS_DIR / "prune.json"), summary)
 
 
