@@ -17,7 +17,7 @@ from conftest import TINY_PARAMS, make_workspace, needs_fashion_mnist
 from prunekit.pruning import count_to_prune as count
 
 pytestmark = [needs_fashion_mnist, pytest.mark.slow]
-STAGES = ("download", "train", "prune", "evaluate", "plot")
+STAGES = ("download", "train", "prune", "evaluate", "benchmark", "plot")
 
 
 def run(workspace, *command, check=True):
@@ -85,7 +85,11 @@ def test_repro_builds_every_output(workspace):
     assert results["provenance"]["dataset"] == "fashion-mnist"
     train = read_json(workspace, "metrics/train.json")
     assert train["epochs"] == 1 and train["train_samples"] == 1000
-    for png in ("sparsity_accuracy.png", "training.png"):
+    speedups = read_json(workspace, "metrics/benchmark.json")
+    assert speedups["provenance"]["num_threads"] == 2
+    rows = (workspace / "plots/benchmark/all.csv").read_text().splitlines()
+    assert len(rows) > 1 + 2 * 3 * 2  # A row per plan, (method, k) and batch size.
+    for png in ("sparsity_accuracy.png", "training.png", "speedup.png"):
         assert (workspace / "plots" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -101,7 +105,7 @@ def test_dvc_reports_metrics_and_plots(workspace):
 
 def test_changing_k_list_reruns_prune_and_later_but_not_train(workspace):
     result = dvc(workspace, "exp", "run", "-S", "prune.k_list=[0,90]")
-    assert stages_run(result) == ["prune", "evaluate", "plot"]
+    assert stages_run(result) == ["prune", "evaluate", "benchmark", "plot"]
     assert list(read_json(workspace, "metrics/evaluate.json")["weight"]) == ["k0", "k90"]
     assert "prune.k_list" in dvc(workspace, "params", "diff").stdout
     experiments = dvc(workspace, "exp", "show", "--csv").stdout
