@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-import matplotlib
+from matplotlib import figure as mpl_figure  # Figures without pyplot: no display needed.
 
-matplotlib.use("Agg")  # Files only; no display needed.
-
-from matplotlib import figure as mpl_figure  # noqa: E402 - the backend must be chosen first.
+from prunekit import sparse_inference
 
 METHOD_LABELS = {"weight": "weight pruning (smallest |w|)",
                  "unit": "unit pruning (smallest row L2 norm)"}
+METHOD_COLORS = {"weight": "tab:blue", "unit": "tab:orange"}
 
 
 def sparsity_accuracy_figure(curves: Mapping[str, Sequence[Mapping[str, float]]],
@@ -31,7 +31,8 @@ def sparsity_accuracy_figure(curves: Mapping[str, Sequence[Mapping[str, float]]]
     for method, rows in curves.items():
         sparsities = [100 * row["sparsity"] for row in rows]
         accuracies = [100 * row["accuracy"] for row in rows]
-        axes.plot(sparsities, accuracies, marker="o", label=METHOD_LABELS.get(method, method))
+        axes.plot(sparsities, accuracies, marker="o", color=METHOD_COLORS.get(method),
+                  label=METHOD_LABELS.get(method, method))
     axes.axhline(100 * dense_accuracy, color="grey", linestyle=":",
                  label=f"dense network ({100 * dense_accuracy:.2f} %)")
     axes.axhline(10, color="lightgrey", linestyle="--", label="chance (10 %)")
@@ -74,4 +75,81 @@ def training_curve_figure(history: Sequence[Mapping[str, float]], dataset: str
         axes.grid(alpha=0.3)
         axes.legend()
     figure.suptitle(f"Training the dense MLP on {dataset}")
+    return figure
+
+
+PLAN_STYLES = {
+    "compact_dense": {"linestyle": "-", "marker": "o", "label": "compact, dense"},
+    "compact_csr": {"linestyle": "--", "marker": "s", "label": "compact, all CSR"},
+    "compact_hybrid": {"linestyle": ":", "marker": "^", "label": "compact, hybrid CSR/dense"},
+}
+
+
+def _is_true(value: Any) -> bool:
+    """Reads a boolean written to CSV (``True``/``False``) or already parsed."""
+    return value is True or str(value).strip().lower() in ("true", "1")
+
+
+def speedup_figure(rows: Iterable[Mapping[str, Any]],
+                   title: str = "Inference speed-up of pruned networks over the dense one"
+                   ) -> mpl_figure.Figure:
+    """Draws speed-up over the masked dense network against sparsity, one panel per batch size.
+
+    Each method gets a colour and each plan a line style; the ideal speed-up
+    (``nonzero_ideal_speedup``: dense multiply-adds over the non-zero weights, the fewest any
+    plan needs) is drawn wide and faded in the method's colour, and a grey line marks the dense
+    baseline (1x).
+
+    Args:
+        rows: The rows of ``plots/benchmark/all.csv``, either as ``csv.DictReader`` yields them
+            (all values strings) or as ``pandas.DataFrame.to_dict("records")`` gives them; the
+            columns used are ``method``, ``plan``, ``batch_size``, ``sparsity_percent``,
+            ``speedup_vs_dense`` and ``nonzero_ideal_speedup``. Values are converted with
+            ``float``.
+        title: The figure's title.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: If ``rows`` is empty.
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("no benchmark rows to plot")
+    batch_sizes = sorted({int(float(row["batch_size"])) for row in rows})
+    methods = [method for method in ("weight", "unit")
+               if any(row["method"] == method for row in rows)]
+    methods += sorted({str(row["method"]) for row in rows} - set(methods))
+    figure = mpl_figure.Figure(figsize=(5.2 * len(batch_sizes), 4.6), layout="constrained")
+    panels = figure.subplots(1, len(batch_sizes), squeeze=False, sharey=True)[0]
+    for axes, batch_size in zip(panels, batch_sizes, strict=True):
+        batch_rows = [row for row in rows if int(float(row["batch_size"])) == batch_size]
+        for method in methods:
+            color = METHOD_COLORS.get(method)
+            method_rows = [row for row in batch_rows if row["method"] == method]
+            ideal = {float(row["sparsity_percent"]): float(row["nonzero_ideal_speedup"])
+                     for row in method_rows}
+            if ideal:
+                axes.plot(sorted(ideal), [ideal[x] for x in sorted(ideal)], color=color,
+                          alpha=0.35, linewidth=3, label=f"{method}: ideal (MAC ratio)")
+            for plan, style in PLAN_STYLES.items():
+                points = sorted((float(row["sparsity_percent"]), float(row["speedup_vs_dense"]))
+                                for row in method_rows if row["plan"] == plan)
+                if points:
+                    axes.plot([x for x, _ in points], [y for _, y in points], color=color,
+                              linestyle=style["linestyle"], marker=style["marker"],
+                              markersize=4, label=f"{method}: {style['label']}")
+        axes.axhline(1.0, color="grey", linewidth=1,
+                     label=f"{sparse_inference.BASELINE} baseline (1x)")
+        axes.set_yscale("log")
+        axes.set_xlim(0, 100)
+        axes.set_title(f"batch {batch_size}")
+        axes.set_xlabel("Sparsity of the whole network (% of weights that are zero)")
+        axes.grid(alpha=0.3, which="both")
+    panels[0].set_ylabel("Speed-up over the masked dense network (x, log scale)")
+    handles, labels = panels[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)),
+                  fontsize="small")
+    figure.suptitle(title)
     return figure

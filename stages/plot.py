@@ -2,7 +2,7 @@
 
 import pathlib
 
-from prunekit import cli, files, layout, params, plotting, speed_plots
+from prunekit import cli, files, layout, params, plotting
 
 
 def read_rows(path: pathlib.Path) -> list[dict[str, float]]:
@@ -27,7 +27,7 @@ def main() -> None:
         files.save_figure(outputs.file(layout.PLOTS_DIR / "training.png"),
                           plotting.training_curve_figure(history, dataset), dpi)
         files.save_figure(outputs.file(layout.PLOTS_DIR / "speedup.png"),
-                          speed_plots.speedup_figure(benchmark_rows), dpi)
+                          plotting.speedup_figure(benchmark_rows), dpi)
 
 
 if __name__ == "__main__":

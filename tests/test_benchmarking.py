@@ -14,9 +14,9 @@ from prunekit import (
     files,
     layout,
     model,
+    plotting,
     pruning,
     sparse_inference,
-    speed_plots,
 )
 
 
@@ -209,12 +209,12 @@ def test_summaries_and_figure_accept_rows_read_back_from_csv(tiny_rows):
     assert summary == benchmarking.summarize_rows(tiny_rows, headline_cases=[("weight", 90)],
                                                   headline_batch=1)
     assert len(benchmarking.series_tables(as_text)["unit_batch8"]) == 2
-    figure = speed_plots.speedup_figure(as_text)
+    figure = plotting.speedup_figure(as_text)
     assert [axes.get_title() for axes in figure.axes] == ["batch 1", "batch 8"]
     assert all(axes.get_yscale() == "log" for axes in figure.axes)
     assert figure.legends and figure.get_suptitle()
     with pytest.raises(ValueError, match="no benchmark rows"):
-        speed_plots.speedup_figure([])
+        plotting.speedup_figure([])
 
 
 def test_stage_writes_metrics_and_tables_for_a_tiny_network(tmp_path, monkeypatch):
