@@ -236,14 +236,8 @@ def load_compact(path: str | pathlib.Path, layer_sizes: Sequence[int] | None = N
     Raises:
         ArtifactError: If the file is missing, unreadable, or inconsistent.
     """
-    path = pathlib.Path(path)
     fix = "run the prune stage again (dvc repro prune)"
-    if not path.is_file():
-        raise ArtifactError(f"{path} not found; {fix}")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - torch raises many types for a bad file.
-        raise ArtifactError(f"{path} is not a readable checkpoint ({error}); {fix}") from None
+    saved = files.load_checkpoint(path, ArtifactError, fix)
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise ArtifactError(f"{path} is not a {FORMAT} artifact; {fix}")
     sizes = tuple(saved["layer_sizes"])

@@ -133,6 +133,29 @@ def save_figure(path: str | pathlib.Path, figure: Any, dpi: int) -> None:
     figure.savefig(path, dpi=dpi, format="png", bbox_inches="tight")
 
 
+def load_checkpoint(path: str | pathlib.Path, error: type[Exception], fix: str) -> Any:
+    """Loads a ``torch.save`` file safely (``weights_only``), naming the fix when it cannot.
+
+    Args:
+        path: The checkpoint.
+        error: The exception type to raise, e.g. the caller's domain error.
+        fix: What the user should do, e.g. ``"run the train stage again (dvc repro train)"``.
+
+    Returns:
+        The loaded object, tensors on the CPU.
+
+    Raises:
+        error: If the file is missing or not a readable checkpoint.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise error(f"{path} not found; {fix}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as cause:  # noqa: BLE001 - torch raises many types for a bad file.
+        raise error(f"{path} is not a readable PyTorch checkpoint ({cause}); {fix}") from None
+
+
 def read_json(path: str | pathlib.Path) -> Any:
     """Reads a JSON file, naming the file and the fix when it is missing or corrupt.
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from prunekit import files
+
 INPUT_SIZE = 28 * 28
 NUM_CLASSES = 10
 
@@ -93,15 +95,8 @@ def load_weights(path: str | pathlib.Path, hidden_sizes: Sequence[int] | None = 
     Raises:
         CheckpointError: If the file is missing, unreadable, or not an MLP of the expected sizes.
     """
-    path = pathlib.Path(path)
     fix = "run the train stage again (dvc repro train)"
-    if not path.is_file():
-        raise CheckpointError(f"{path} not found; {fix}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - torch raises many types for a bad file.
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({error}); {fix}"
-                              ) from None
+    state = files.load_checkpoint(path, CheckpointError, fix)
     if not isinstance(state, dict) or not state:
         raise CheckpointError(f"{path} does not hold a state dict; {fix}")
     expected_keys = [weight_key(index) for index in range(len(state))]

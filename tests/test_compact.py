@@ -98,7 +98,7 @@ def test_load_rejects_wrong_architecture_and_garbage(tmp_path):
         compact.load_compact(path, [784, 32, 10])
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(compact.ArtifactError, match="not a readable checkpoint"):
+    with pytest.raises(compact.ArtifactError, match="not a readable PyTorch checkpoint"):
         compact.load_compact(garbage)
     with pytest.raises(compact.ArtifactError, match="not found"):
         compact.load_compact(tmp_path / "missing.pt")
