@@ -1,5 +1,6 @@
 """Stages stop cleanly on bad input, failure and Ctrl-C, leaving the last good outputs intact."""
 
+import contextlib
 import os
 import runpy
 import signal
@@ -38,14 +39,23 @@ def leftovers(workspace):
             or path.name.startswith((".dense", ".train", ".history", ".pruned"))]
 
 
+@contextlib.contextmanager
+def edited_params(workspace, old, new):
+    """Replaces the first ``old`` in params.yaml by ``new`` for the duration of the block."""
+    path = workspace / "params.yaml"
+    original = path.read_text()
+    assert old in original
+    path.write_text(original.replace(old, new, 1))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
 def test_bad_param_stops_before_any_work(trained):
     before = snapshot(trained)
-    params_text = (trained / "params.yaml").read_text()
-    try:
-        (trained / "params.yaml").write_text(params_text.replace("lr: 0.001", "lr: -1"))
+    with edited_params(trained, "lr: 0.001", "lr: -1"):
         result = run_stage(trained, "train")
-    finally:
-        (trained / "params.yaml").write_text(params_text)
     assert result.returncode != 0
     assert "train.lr: got -1; allowed: a number > 0" in result.stderr
     assert "Traceback" not in result.stderr
@@ -69,9 +79,7 @@ def _fail_disk_full(path, data):
 
 def test_ctrl_c_during_training_keeps_the_old_outputs(trained):
     before = snapshot(trained)
-    params_text = (trained / "params.yaml").read_text()
-    (trained / "params.yaml").write_text(params_text.replace("epochs: 1", "epochs: 200"))
-    try:
+    with edited_params(trained, "epochs: 1", "epochs: 200"):
         process = subprocess.Popen([sys.executable, "stages/train.py"], cwd=trained,
                                    stderr=subprocess.PIPE, text=True,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -80,8 +88,6 @@ def test_ctrl_c_during_training_keeps_the_old_outputs(trained):
                 break
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
-    finally:
-        (trained / "params.yaml").write_text(params_text)
     assert process.returncode != 0
     assert "interrupted" in stderr
     assert snapshot(trained) == before
@@ -89,12 +95,8 @@ def test_ctrl_c_during_training_keeps_the_old_outputs(trained):
 
 
 def test_model_of_another_architecture_is_refused_clearly(trained):
-    params_text = (trained / "params.yaml").read_text()
-    try:
-        (trained / "params.yaml").write_text(params_text.replace("- 32\n", "- 48\n", 1))
+    with edited_params(trained, "- 32\n", "- 48\n"):
         result = run_stage(trained, "prune")
-    finally:
-        (trained / "params.yaml").write_text(params_text)
     assert result.returncode != 0
     assert "hidden sizes [32, 16], but train.hidden_sizes is [48, 16]" in result.stderr
     assert "Traceback" not in result.stderr
