@@ -2,6 +2,7 @@
 
 import logging
 import os
+import pathlib
 import sys
 import time
 
@@ -28,6 +29,16 @@ logger = logging.getLogger("benchmark")
 CAP_FACTOR = 3
 SEED = 0  # Of the random stand-in images: timings do not depend on pixel values.
 CHECK_BATCH = 64  # Images on which every plan is checked against the masked network.
+
+
+def file_size_ratios(paths: dict[tuple[str, float], pathlib.Path]) -> dict[str, dict[str, float]]:
+    """Returns each compact artifact's size as a fraction of the dense model file's."""
+    dense_bytes = layout.DENSE_MODEL.stat().st_size
+    ratios: dict[str, dict[str, float]] = {}
+    for (method, percent), path in paths.items():
+        ratios.setdefault(method, {})[pruning.percent_label(percent)] = round(
+            path.stat().st_size / dense_bytes, 4)
+    return ratios
 
 
 def main() -> None:
@@ -73,6 +84,7 @@ def main() -> None:
                    "load_average_at_start": round(load_average, 2),
                    "wall_seconds": round(time.perf_counter() - started, 1)},
         **benchmarking.summarize_rows(rows),
+        "file_size_vs_dense": file_size_ratios(paths),
     }
     with files.replace_together() as outputs:
         tables = outputs.directory(layout.BENCHMARK_TABLES)

@@ -246,6 +246,10 @@ def test_stage_writes_metrics_and_tables_for_a_tiny_network(tmp_path, monkeypatc
     assert metrics["provenance"]["torch_version"] == torch.__version__
     assert set(metrics["headline"]) == {"unit_k90_batch256"}
     assert set(metrics["fastest"]["weight"]["k90"]) == {"batch1", "batch256"}
+    sizes_vs_dense = metrics["file_size_vs_dense"]["unit"]
+    unit_k90_bytes = layout.pruned_model("unit", "k90").stat().st_size
+    assert sizes_vs_dense["k90"] == round(unit_k90_bytes / layout.DENSE_MODEL.stat().st_size, 4)
+    assert sizes_vs_dense["k90"] < sizes_vs_dense["k0"]
     tables = sorted(path.name for path in layout.BENCHMARK_TABLES.iterdir())
     assert tables == ["all.csv", "unit_batch1.csv", "unit_batch256.csv", "weight_batch1.csv",
                       "weight_batch256.csv"]
