@@ -58,3 +58,9 @@ def test_loss_and_accuracy_on_known_logits():
 def test_auto_device_is_the_cpu_without_cuda():
     assert training.resolve_device("auto") == torch.device("cpu")
     assert training.resolve_device("cpu") == torch.device("cpu")
+
+
+def test_auto_device_picks_cuda_when_present(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert training.resolve_device("auto") == torch.device("cuda")
+    assert training.resolve_device("cuda:1") == torch.device("cuda", 1)
