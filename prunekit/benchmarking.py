@@ -1,9 +1,12 @@
 """Timing of inference plans, interleaved and summarised with their spread, as table rows.
 
 One *case* is one pruned network (method, k) at one batch size. All plans of a case are timed
-in the same loop: after warm-up, each round calls every plan still being timed once, starting
-one place later each round, so that drift in the machine's speed (another process, frequency
-changes) hits every plan alike and no plan always runs right after the same one.
+in the same loop: after warm-up, each round calls every plan still being timed once, in a fresh
+seeded random order, so that drift in the machine's speed (another process, frequency changes)
+hits every plan alike and no plan always runs right after the same one. Each plan holds its own
+copy of its matrices (see :mod:`prunekit.sparse_inference`), so a call finds in the cache only
+what its own earlier calls, or other plans' unrelated data, left there: the regime of a server
+that runs several models, not of one model alone in the cache.
 
 A plan leaves the rotation once it has ``min_repeats`` runs and ``min_seconds`` of timed runs,
 or once it has ``max_seconds`` of timed runs and at least ``capped_repeats`` runs. The cap
@@ -21,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
+import math
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -97,9 +102,9 @@ class TimingPolicy:
 
 def time_interleaved(calls: Mapping[str, Callable[[], object]], policy: TimingPolicy,
                      clock: Callable[[], float] = time.perf_counter,
-                     warmups: Mapping[str, Callable[[], object]] | None = None
-                     ) -> dict[str, list[float]]:
-    """Times several callables round-robin, after warm-up, with garbage collection paused.
+                     warmups: Mapping[str, Callable[[], object]] | None = None,
+                     order_seed: int = 0) -> dict[str, list[float]]:
+    """Times several callables in rounds of random order, after warm-up, with GC paused.
 
     Args:
         calls: The callables to compare, by name; each is called without arguments.
@@ -107,6 +112,7 @@ def time_interleaved(calls: Mapping[str, Callable[[], object]], policy: TimingPo
         clock: Seconds as a float; a fake clock makes the loop testable.
         warmups: Per name, what to call ``policy.warmup_calls`` times before timing starts,
             e.g. the same plan on fewer images; None warms up with ``calls`` themselves.
+        order_seed: Seed of the order of the calls within each round.
 
     Returns:
         Per name, the duration in seconds of each timed call, in the order they ran.
@@ -127,11 +133,10 @@ def time_interleaved(calls: Mapping[str, Callable[[], object]], policy: TimingPo
     active = list(calls)
     collecting = gc.isenabled()
     gc.disable()
+    order = random.Random(order_seed)
     try:
-        round_index = 0
         while active:
-            shift = round_index % len(active)
-            for name in active[shift:] + active[:shift]:
+            for name in order.sample(active, len(active)):
                 started = clock()
                 calls[name]()
                 duration = clock() - started
@@ -139,7 +144,6 @@ def time_interleaved(calls: Mapping[str, Callable[[], object]], policy: TimingPo
                 seconds[name] += duration
             active = [name for name in active
                       if not policy.is_done(len(durations[name]), seconds[name])]
-            round_index += 1
     finally:
         if collecting:
             gc.enable()
@@ -209,11 +213,20 @@ def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
                for key, value in summary.items()},
             "multiply_adds": multiply_adds[plan],
             "speedup_vs_dense": round(base / summary["median_ms"], 4),
-            "ideal_speedup": round(multiply_adds[baseline] / multiply_adds[plan], 4),
+            "ideal_speedup": ratio(multiply_adds[baseline], multiply_adds[plan]),
             "nonzero_ideal_speedup": case["nonzero_ideal_speedup"],
             "is_fastest": plan == fastest,
         })
     return rows
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """Returns ``numerator / denominator`` to 4 decimals, infinite for a zero denominator.
+
+    A network pruned so far that a whole layer is gone (unit pruning near k = 100) computes
+    constant logits with no multiply-add at all: its ideal speed-up is unbounded.
+    """
+    return round(numerator / denominator, 4) if denominator else math.inf
 
 
 def describe_case(method: str, percent: float, masked_weights: Sequence[torch.Tensor],
@@ -234,8 +247,8 @@ def describe_case(method: str, percent: float, masked_weights: Sequence[torch.Te
     dense_multiply_adds = sum(weight.numel() for weight in masked_weights)
     return {"method": method, "k": percent,
             "sparsity_percent": round(100 * pruning.sparsity(masked_weights), 4),
-            "nonzero_ideal_speedup": round(
-                dense_multiply_adds / sparse_inference.nonzero_multiply_adds(network), 4)}
+            "nonzero_ideal_speedup": ratio(dense_multiply_adds,
+                                           sparse_inference.nonzero_multiply_adds(network))}
 
 
 def random_images(batch_size: int, input_size: int, seed: int) -> torch.Tensor:

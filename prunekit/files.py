@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import pathlib
 import shutil
@@ -98,9 +99,21 @@ def replace_together() -> Iterator[OutputSet]:
         outputs.discard()
 
 
+def _finite_or_null(data: Any) -> Any:
+    """Replaces infinite and NaN floats, which JSON cannot hold, by None (null), recursively."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {key: _finite_or_null(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite_or_null(value) for value in data]
+    return data
+
+
 def write_json(path: str | pathlib.Path, data: Any) -> None:
-    """Writes ``data`` as indented JSON (to a path from :class:`OutputSet`)."""
-    pathlib.Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    """Writes ``data`` as indented JSON (to a path from :class:`OutputSet`), inf/NaN as null."""
+    text = json.dumps(_finite_or_null(data), indent=2, allow_nan=False)
+    pathlib.Path(path).write_text(text + "\n", encoding="utf-8")
 
 
 def write_csv(path: str | pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> None:
