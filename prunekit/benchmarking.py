@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from prunekit import compact, pruning, sparse_inference
+from prunekit import compact, files, pruning, sparse_inference
 
 # A capped plan still gets this many timed runs (its median is then the middle one of three).
 CAPPED_REPEATS = 3
@@ -306,11 +306,6 @@ def benchmark_network(plans: Mapping[str, sparse_inference.Plan], case: Mapping[
     return rows
 
 
-def _is_true(value: Any) -> bool:
-    """Reads ``is_fastest`` as written (a bool) or read back from CSV (``"True"``)."""
-    return value is True or str(value).strip().lower() in ("true", "1")
-
-
 def _label(row: Mapping[str, Any]) -> tuple[str, str, str]:
     """Returns the method, ``k`` label and ``batch`` label of a row."""
     return (str(row["method"]), pruning.percent_label(float(row["k"])),
@@ -343,7 +338,7 @@ def summarize_rows(rows: Sequence[Mapping[str, Any]],
         method, k_label, batch_label = _label(row)
         if row["plan"] == sparse_inference.BASELINE:
             dense_ms.setdefault(batch_label, []).append(float(row["median_ms"]))
-        if _is_true(row["is_fastest"]):
+        if files.csv_bool(row["is_fastest"]):
             fastest.setdefault(method, {}).setdefault(k_label, {})[batch_label] = {
                 "plan": row["plan"], "speedup": round(float(row["speedup_vs_dense"]), 2),
                 "ideal_speedup": round(float(row["ideal_speedup"]), 2)}
@@ -384,7 +379,7 @@ def series_tables(rows: Sequence[Mapping[str, Any]],
             "k": row["k"], "sparsity_percent": row["sparsity_percent"],
             "ideal_speedup": row["nonzero_ideal_speedup"]})
         case[f"{row['plan']}_speedup"] = row["speedup_vs_dense"]
-        if _is_true(row["is_fastest"]):
+        if files.csv_bool(row["is_fastest"]):
             case["fastest_plan"] = row["plan"]
             case["fastest_speedup"] = row["speedup_vs_dense"]
     tables: dict[str, list[dict[str, Any]]] = {}

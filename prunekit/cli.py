@@ -6,11 +6,10 @@ import logging
 import sys
 from collections.abc import Callable
 
-from prunekit import compact, data, files, model, params, provenance
+from prunekit import errors, provenance
 
 # Errors that mean "bad input": reported as one clear message, without a traceback.
-INPUT_ERRORS = (params.ParamsError, data.DatasetError, model.CheckpointError,
-                compact.ArtifactError, files.InvalidFileError, FileNotFoundError)
+INPUT_ERRORS = (errors.InputError, FileNotFoundError)
 
 
 def run_stage(main: Callable[[], None]) -> None:

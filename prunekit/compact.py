@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 
-from prunekit import files
+from prunekit import errors, files
 
 FORMAT = "prunekit.compact/1"
 
 
-class ArtifactError(ValueError):
+class ArtifactError(errors.InputError):
     """Raised when a compact artifact is missing, unreadable or inconsistent."""
 
 
@@ -222,37 +222,82 @@ def save_compact(path: str | pathlib.Path, network: CompactNetwork, method: str,
     return counts
 
 
-def load_compact(path: str | pathlib.Path, layer_sizes: Sequence[int] | None = None
-                 ) -> tuple[CompactNetwork, dict]:
-    """Loads a compact network saved by :func:`save_compact`.
+_FIX = "run the prune stage again (dvc repro prune)"
+
+
+def read_artifact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: str,
+                  percent: float) -> dict:
+    """Reads a compact artifact and checks it is the expected one, without decoding it.
 
     Args:
         path: The ``.pt`` file.
-        layer_sizes: The original widths the caller expects, or None to accept any.
+        layer_sizes: The original widths the caller expects.
+        method: The pruning method it must have been made with.
+        percent: The pruning percentage it must have been made with.
 
     Returns:
-        The network and its metadata (``method``, ``percent``).
+        The saved dict, as :func:`save_compact` wrote it.
 
     Raises:
-        ArtifactError: If the file is missing, unreadable, or inconsistent.
+        ArtifactError: If the file is missing, unreadable, of another format, or made from
+            another architecture, method or percentage.
     """
-    fix = "run the prune stage again (dvc repro prune)"
-    saved = files.load_checkpoint(path, ArtifactError, fix)
+    saved = files.load_checkpoint(path, ArtifactError, _FIX)
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ArtifactError(f"{path} is not a {FORMAT} artifact; {fix}")
-    sizes = tuple(saved["layer_sizes"])
-    if layer_sizes is not None and sizes != tuple(layer_sizes):
-        raise ArtifactError(f"{path} was pruned from layer sizes {list(sizes)}, expected "
-                            f"{list(layer_sizes)}; {fix}")
+        raise ArtifactError(f"{path} is not a {FORMAT} artifact; {_FIX}")
+    sizes = list(saved.get("layer_sizes", []))
+    made_with = (saved.get("method"), saved.get("percent"))
+    if sizes != list(layer_sizes):
+        raise ArtifactError(f"{path} was pruned from layer sizes {sizes}, expected "
+                            f"{list(layer_sizes)}; {_FIX}")
+    if made_with != (method, percent):
+        raise ArtifactError(f"{path} holds {made_with[0]} pruning at k={made_with[1]}, expected "
+                            f"{method} at k={percent}; {_FIX}")
+    if len(saved.get("matrices", ())) != len(sizes) - 1 or len(
+            saved.get("kept_units", ())) != len(sizes):
+        raise ArtifactError(f"{path} does not hold one matrix per layer; {_FIX}")
+    return saved
+
+
+def check_artifacts(paths: Mapping[tuple[str, float], pathlib.Path],
+                    layer_sizes: Sequence[int]) -> None:
+    """Checks every artifact a stage will need before it does any work.
+
+    Args:
+        paths: Per ``(method, percent)``, the artifact's path.
+        layer_sizes: The original widths every artifact must have been pruned from.
+
+    Raises:
+        ArtifactError: For the first artifact that is missing or not the expected one.
+    """
+    for (method, percent), path in paths.items():
+        read_artifact(path, layer_sizes, method, percent)
+
+
+def load_compact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: str,
+                 percent: float) -> CompactNetwork:
+    """Loads a compact network saved by :func:`save_compact` and checks it is the expected one.
+
+    Args:
+        path: The ``.pt`` file.
+        layer_sizes: The original widths the caller expects.
+        method: The pruning method it must have been made with.
+        percent: The pruning percentage it must have been made with.
+
+    Returns:
+        The network.
+
+    Raises:
+        ArtifactError: If the file is missing, unreadable, inconsistent, or another network's.
+    """
+    saved = read_artifact(path, layer_sizes, method, percent)
     try:
         weights = tuple(decode_matrix(matrix) for matrix in saved["matrices"])
     except ArtifactError as error:
-        raise ArtifactError(f"{path}: {error}; {fix}") from None
+        raise ArtifactError(f"{path}: {error}; {_FIX}") from None
     kept = tuple(units.to(torch.int64) for units in saved["kept_units"])
-    shapes_match = len(weights) == len(sizes) - 1 and all(
-        weight.shape == (kept[index + 1].numel(), kept[index].numel())
-        for index, weight in enumerate(weights))
+    shapes_match = all(weight.shape == (kept[index + 1].numel(), kept[index].numel())
+                       for index, weight in enumerate(weights))
     if not shapes_match:
-        raise ArtifactError(f"{path}: matrix shapes disagree with the kept neurons; {fix}")
-    network = CompactNetwork(layer_sizes=sizes, kept_units=kept, weights=weights)
-    return network, {"method": saved["method"], "percent": saved["percent"]}
+        raise ArtifactError(f"{path}: matrix shapes disagree with the kept neurons; {_FIX}")
+    return CompactNetwork(layer_sizes=tuple(layer_sizes), kept_units=kept, weights=weights)

@@ -19,6 +19,8 @@ import zlib
 
 import torch
 
+from prunekit import errors
+
 logger = logging.getLogger(__name__)
 
 DEBIAN_FOLDERS = {"fashion-mnist": pathlib.Path("/usr/share/datasets/fashion-mnist")}
@@ -48,7 +50,7 @@ CONTENT_MD5 = {
 _IDX_DTYPES = {0x08: torch.uint8}  # IDX type code 0x08: unsigned byte, the only one used here.
 
 
-class DatasetError(ValueError):
+class DatasetError(errors.InputError):
     """Raised when dataset files are missing, corrupt, or not the expected dataset."""
 
 

@@ -22,8 +22,10 @@ from typing import Any
 
 import torch
 
+from prunekit import errors
 
-class InvalidFileError(ValueError):
+
+class InvalidFileError(errors.InputError):
     """Raised when an input file exists but cannot be parsed."""
 
 
@@ -187,13 +189,38 @@ def read_json(path: str | pathlib.Path) -> Any:
 
 
 def read_csv(path: str | pathlib.Path) -> list[dict[str, str]]:
-    """Reads a CSV table with a header line, naming the fix when it is missing.
+    """Reads a CSV table with a header line, naming the fix when it is missing or empty.
 
     Raises:
         FileNotFoundError: If the table does not exist.
+        InvalidFileError: If it has no data rows.
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; run the stage that writes it (dvc repro)")
     with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise InvalidFileError(f"{path} has no rows; rerun the stage that writes it "
+                               "(dvc repro --force <stage>)")
+    return rows
+
+
+def read_numeric_csv(path: str | pathlib.Path) -> list[dict[str, float]]:
+    """Reads a CSV table whose every value is a number.
+
+    Raises:
+        FileNotFoundError: If the table does not exist.
+        InvalidFileError: If it has no rows or a value is not a number.
+    """
+    rows = read_csv(path)
+    try:
+        return [{key: float(value) for key, value in row.items()} for row in rows]
+    except (TypeError, ValueError) as error:
+        raise InvalidFileError(f"{path} holds a value that is not a number ({error}); rerun "
+                               "the stage that writes it (dvc repro --force <stage>)") from None
+
+
+def csv_bool(value: Any) -> bool:
+    """Reads a boolean as written (a bool) or read back from CSV (``"True"``)."""
+    return value is True or str(value).strip().lower() in ("true", "1")

@@ -1,6 +1,9 @@
 """Where the pipeline keeps its files, relative to the repository root (mirrors dvc.yaml)."""
 
 import pathlib
+from collections.abc import Sequence
+
+from prunekit import pruning
 
 DATA_DIR = pathlib.Path("data/idx")
 DENSE_MODEL = pathlib.Path("models/dense.pt")
@@ -15,3 +18,10 @@ BENCHMARK_TABLES = PLOTS_DIR / "benchmark"
 def pruned_model(method: str, label: str) -> pathlib.Path:
     """Returns the compact artifact path of one (method, k), e.g. models/pruned/unit_k90.pt."""
     return PRUNED_DIR / f"{method}_{label}.pt"
+
+
+def pruned_models(methods: Sequence[str], k_list: Sequence[float]
+                  ) -> dict[tuple[str, float], pathlib.Path]:
+    """Returns the artifact path of every (method, k), methods first, in the given order."""
+    return {(method, percent): pruned_model(method, pruning.percent_label(percent))
+            for method in methods for percent in k_list}

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from prunekit import files
+from prunekit import errors, files
 
 INPUT_SIZE = 28 * 28
 NUM_CLASSES = 10
 
 
-class CheckpointError(ValueError):
+class CheckpointError(errors.InputError):
     """Raised when a model file is missing, unreadable or of another architecture."""
 
 
@@ -104,8 +104,11 @@ def load_weights(path: str | pathlib.Path, hidden_sizes: Sequence[int] | None = 
         raise CheckpointError(f"{path} has keys {sorted(state)}, expected {expected_keys} "
                               f"(bias-free MLP weights only); {fix}")
     weights = [state[key] for key in expected_keys]
+    if not all(isinstance(weight, torch.Tensor) and weight.is_floating_point()
+               for weight in weights):
+        raise CheckpointError(f"{path} holds entries that are not floating-point tensors; {fix}")
     shapes = [tuple(weight.shape) for weight in weights]
-    matrices = all(weight.ndim == 2 and weight.is_floating_point() for weight in weights)
+    matrices = all(weight.ndim == 2 for weight in weights)
     chained = matrices and all(later.shape[1] == earlier.shape[0]
                                for earlier, later in zip(weights[:-1], weights[1:], strict=True))
     if not chained or shapes[0][1] != INPUT_SIZE or shapes[-1][0] != NUM_CLASSES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import pathlib
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -16,13 +17,15 @@ from typing import Any
 
 import yaml
 
+from prunekit import errors
+
 DATASETS = ("fashion-mnist", "mnist")
 PRUNING_METHODS = ("weight", "unit")
 TRAIN_SET_SIZE = 60_000  # Both MNIST and Fashion-MNIST have 60,000 training images.
 PARAMS_FILE = "params.yaml"
 
 
-class ParamsError(ValueError):
+class ParamsError(errors.InputError):
     """Raised when ``params.yaml`` is missing, malformed or holds invalid values."""
 
 
@@ -118,9 +121,9 @@ def _optional(rule: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _positive_number(value: Any) -> float:
-    """Accepts a number greater than zero."""
-    if not _is_number(value) or value <= 0:
-        raise _NotAllowedError("a number > 0")
+    """Accepts a finite number greater than zero."""
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        raise _NotAllowedError("a finite number > 0")
     return float(value)
 
 
@@ -164,9 +167,11 @@ def _percent(value: Any) -> float | int:
 
 
 def _hidden_sizes(value: Any) -> tuple[int, ...]:
-    """Accepts a list of positive integers (an empty list means no hidden layer)."""
-    if not isinstance(value, list) or not all(_is_int(size) and size > 0 for size in value):
-        raise _NotAllowedError("a list of positive integers, e.g. [1000, 1000, 500, 200]")
+    """Accepts a non-empty list of positive integers (at least one layer to prune)."""
+    if (not isinstance(value, list) or not value
+            or not all(_is_int(size) and size > 0 for size in value)):
+        raise _NotAllowedError("a non-empty list of positive integers, e.g. "
+                               "[1000, 1000, 500, 200]")
     return tuple(value)
 
 
@@ -284,6 +289,25 @@ def parse_params(document: Any, sections: Sequence[str]) -> dict[str, Any]:
     return parsed
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping (YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        """Builds a mapping, raising on a repeated key.
+
+        Raises:
+            yaml.constructor.ConstructorError: Naming the key and its line.
+        """
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_params(sections: Sequence[str], path: str | pathlib.Path = PARAMS_FILE
                 ) -> dict[str, Any]:
     """Reads ``params.yaml`` and validates the sections a stage reads.
@@ -304,7 +328,7 @@ def load_params(sections: Sequence[str], path: str | pathlib.Path = PARAMS_FILE
     except FileNotFoundError:
         raise ParamsError(f"{path} not found; run the stage from the repository root") from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_UniqueKeyLoader)  # Safe, and refuses repeated keys.
     except yaml.YAMLError as error:
         raise ParamsError(f"{path} is not valid YAML; fix the syntax: {error}") from None
     return parse_params(document, sections)

@@ -85,11 +85,6 @@ PLAN_STYLES = {
 }
 
 
-def _is_true(value: Any) -> bool:
-    """Reads a boolean written to CSV (``True``/``False``) or already parsed."""
-    return value is True or str(value).strip().lower() in ("true", "1")
-
-
 def speedup_figure(rows: Iterable[Mapping[str, Any]],
                    title: str = "Inference speed-up of pruned networks over the dense one"
                    ) -> mpl_figure.Figure:

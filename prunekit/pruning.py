@@ -13,12 +13,18 @@ from collections.abc import Sequence
 
 import torch
 
-METHODS = ("weight", "unit")
+from prunekit import params
+
+METHODS = params.PRUNING_METHODS
 
 
 def percent_label(percent: float) -> str:
-    """Names a pruning percentage for keys and file names: ``k90``, ``k97.5``."""
-    return f"k{percent:g}"
+    """Names a pruning percentage for keys and file names: ``k90``, ``k97.5``.
+
+    The label is exact (the shortest text that reads back as the same number), so distinct
+    percentages never share a file.
+    """
+    return f"k{int(percent)}" if float(percent).is_integer() else f"k{float(percent)!r}"
 
 
 def count_to_prune(percent: float, total: int) -> int:

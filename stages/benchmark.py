@@ -51,21 +51,17 @@ def main() -> None:
                                        min_seconds=config.min_seconds,
                                        max_seconds=CAP_FACTOR * config.min_seconds)
     sizes = model.layer_sizes(hidden_sizes)
-    cases = [(method, percent) for method in prune_config.methods
-             for percent in prune_config.k_list]
-    paths = {case: layout.pruned_model(case[0], pruning.percent_label(case[1])) for case in cases}
-    for path in paths.values():  # Fail on a missing artifact before any timing.
-        if not path.is_file():
-            raise compact.ArtifactError(f"{path} not found; run the prune stage (dvc repro prune)")
+    paths = layout.pruned_models(prune_config.methods, prune_config.k_list)
+    compact.check_artifacts(paths, sizes)  # Before any timing.
     dense_weights = model.load_weights(layout.DENSE_MODEL, hidden_sizes)
     torch.set_num_threads(config.num_threads)
     load_average = os.getloadavg()[0]
     check_images = benchmarking.random_images(CHECK_BATCH, sizes[0], SEED + 1)
     rows = []
     with torch.inference_mode():
-        for method, percent in tqdm.tqdm(cases, desc="benchmark", unit="network",
+        for method, percent in tqdm.tqdm(paths, desc="benchmark", unit="network",
                                           disable=not sys.stderr.isatty()):
-            network, _ = compact.load_compact(paths[method, percent], sizes)
+            network = compact.load_compact(paths[method, percent], sizes, method, percent)
             masked = pruning.prune(dense_weights, method, percent)
             plans = sparse_inference.build_plans(masked, network)
             sparse_inference.verify_plans(plans, check_images)

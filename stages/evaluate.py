@@ -15,12 +15,8 @@ def main() -> None:
     dataset, config = settings["download"].dataset, settings["prune"]
     sizes = model.layer_sizes(settings["train"].hidden_sizes)
     dense_weights = model.load_weights(layout.DENSE_MODEL, settings["train"].hidden_sizes)
-    for method in config.methods:  # Fail on a missing artifact before any evaluation.
-        for percent in config.k_list:
-            path = layout.pruned_model(method, pruning.percent_label(percent))
-            if not path.is_file():
-                raise compact.ArtifactError(f"{path} not found; run the prune stage "
-                                            "(dvc repro prune)")
+    paths = layout.pruned_models(config.methods, config.k_list)
+    compact.check_artifacts(paths, sizes)  # Before any evaluation.
     test_split = data.load_split(layout.DATA_DIR, dataset, train=False)
     results = {"dense": metrics.evaluate_network(dense_weights, test_split)}
     tables = {}
@@ -29,8 +25,13 @@ def main() -> None:
         for percent in config.k_list:
             label = pruning.percent_label(percent)
             masked = pruning.prune(dense_weights, method, percent)
-            network, _ = compact.load_compact(layout.pruned_model(method, label), sizes)
-            result = metrics.evaluate_network(masked, test_split, network)
+            path = paths[method, percent]
+            network = compact.load_compact(path, sizes, method, percent)
+            try:
+                result = metrics.evaluate_network(masked, test_split, network)
+            except metrics.EquivalenceError as error:
+                raise compact.ArtifactError(f"{path}: {error}; run the prune stage again "
+                                            "(dvc repro prune --force)") from None
             results[method][label] = {"k": percent, **result}
             logger.info("%s %s: sparsity %.4f, accuracy %.4f", method, label,
                         result["sparsity"], result["accuracy"])

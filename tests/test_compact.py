@@ -75,8 +75,7 @@ def test_saved_artifact_reproduces_masked_logits(tmp_path, method, percent):
     masked = pruning.prune(weights, method, percent)
     path = tmp_path / "net.pt"
     compact.save_compact(path, compact.compact(masked), method, percent)
-    loaded, metadata = compact.load_compact(path, model.layer_sizes([64, 48, 32]))
-    assert metadata == {"method": method, "percent": percent}
+    loaded = compact.load_compact(path, model.layer_sizes([64, 48, 32]), method, percent)
     images = torch.rand(300, model.INPUT_SIZE)
     torch.testing.assert_close(loaded.logits(images), model.forward_weights(masked, images),
                                rtol=1e-5, atol=1e-5)
@@ -94,11 +93,16 @@ def test_load_rejects_wrong_architecture_and_garbage(tmp_path):
     weights = _trained_like_weights([16])
     path = tmp_path / "net.pt"
     compact.save_compact(path, compact.compact(weights), "weight", 0)
+    sizes = [784, 16, 10]
+    assert compact.load_compact(path, sizes, "weight", 0).layer_sizes == tuple(sizes)
     with pytest.raises(compact.ArtifactError, match="expected \\[784, 32, 10\\]"):
-        compact.load_compact(path, [784, 32, 10])
+        compact.load_compact(path, [784, 32, 10], "weight", 0)
+    with pytest.raises(compact.ArtifactError, match="holds weight pruning at k=0, expected unit"):
+        compact.load_compact(path, sizes, "unit", 0)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(compact.ArtifactError, match="not a readable PyTorch checkpoint"):
-        compact.load_compact(garbage)
-    with pytest.raises(compact.ArtifactError, match="not found"):
-        compact.load_compact(tmp_path / "missing.pt")
+        compact.load_compact(garbage, sizes, "weight", 0)
+    with pytest.raises(compact.ArtifactError, match="missing.pt not found; run the prune"):
+        compact.check_artifacts({("weight", 0): path, ("unit", 0): tmp_path / "missing.pt"},
+                                sizes)

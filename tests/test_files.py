@@ -64,3 +64,14 @@ def test_saved_checkpoints_are_byte_identical_whatever_the_temporary_name(tmp_pa
         with files.replace_together() as outputs:
             files.save_torch(outputs.file(tmp_path / name), state)
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
+def test_numeric_tables_name_the_bad_file(tmp_path):
+    (tmp_path / "empty.csv").write_text("epoch,loss\n")
+    with pytest.raises(files.InvalidFileError, match="empty.csv has no rows"):
+        files.read_numeric_csv(tmp_path / "empty.csv")
+    (tmp_path / "text.csv").write_text("epoch,loss\n1,high\n")
+    with pytest.raises(files.InvalidFileError, match="text.csv holds a value that is not a number"):
+        files.read_numeric_csv(tmp_path / "text.csv")
+    (tmp_path / "good.csv").write_text("epoch,loss\n1,0.5\n")
+    assert files.read_numeric_csv(tmp_path / "good.csv") == [{"epoch": 1.0, "loss": 0.5}]

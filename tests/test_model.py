@@ -55,6 +55,13 @@ def test_load_weights_rejects_biases_and_broken_chains(tmp_path):
         model.load_weights(broken)
 
 
+def test_load_weights_rejects_entries_that_are_not_float_tensors(tmp_path):
+    for value in (3, torch.zeros(10, 784, dtype=torch.int64)):
+        torch.save({"layers.0.weight": value}, tmp_path / "odd.pt")
+        with pytest.raises(model.CheckpointError, match="not floating-point tensors"):
+            model.load_weights(tmp_path / "odd.pt")
+
+
 def test_load_weights_rejects_garbage_and_missing_files(tmp_path):
     (tmp_path / "garbage.pt").write_bytes(b"\x00" * 100)
     with pytest.raises(model.CheckpointError, match="not a readable PyTorch checkpoint"):

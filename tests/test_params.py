@@ -39,9 +39,10 @@ def test_the_repository_params_are_valid_and_typed(document):
     ("train", "hidden_sizes", [1000, 0], "positive integers"),
     ("train", "hidden_sizes", [1000, 2.5], "positive integers"),
     ("train", "hidden_sizes", "big", "positive integers"),
-    ("train", "lr", 0, "a number > 0"),
-    ("train", "lr", -0.1, "a number > 0"),
-    ("train", "lr", "fast", "a number > 0"),
+    ("train", "hidden_sizes", [], "a non-empty list"),
+    ("train", "lr", 0, "a finite number > 0"),
+    ("train", "lr", -0.1, "a finite number > 0"),
+    ("train", "lr", "fast", "a finite number > 0"),
     ("train", "epochs", 0, "an integer >= 1"),
     ("train", "epochs", "ten", "an integer >= 1"),
     ("train", "epochs", 2.0, "an integer >= 1"),
@@ -53,7 +54,7 @@ def test_the_repository_params_are_valid_and_typed(document):
     ("train", "device", "tpu", "auto, cpu, cuda or cuda:N"),
     ("train", "num_threads", 0, "null or an integer >= 1"),
     ("benchmark", "batch_sizes", [0, 256], "0 is not"),
-    ("benchmark", "min_seconds", 0, "a number > 0"),
+    ("benchmark", "min_seconds", 0, "a finite number > 0"),
     ("plot", "dpi", 5, "an integer from 30 to 1200"),
     ("download", "source_dir", 42, "null or a folder path"),
 ])
@@ -107,6 +108,23 @@ def test_malformed_yaml_is_reported(tmp_path):
     path.write_text("train:\n  epochs: [1, 2\n")
     with pytest.raises(params.ParamsError, match="not valid YAML"):
         params.load_params(["train"], path)
+
+
+def test_a_key_given_twice_is_reported(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  epochs: 3\n  epochs: 5\n")
+    with pytest.raises(params.ParamsError, match="key 'epochs' is given twice"):
+        params.load_params(["train"], path)
+
+
+@pytest.mark.parametrize(("section", "key", "value"), [
+    ("train", "lr", float("nan")), ("train", "lr", float("inf")),
+    ("benchmark", "min_seconds", float("inf")), ("prune", "k_list", [float("nan")]),
+])
+def test_nan_and_infinity_are_refused(document, section, key, value):
+    document[section][key] = value
+    with pytest.raises(params.ParamsError, match=f"{section}.{key}: got"):
+        params.parse_params(document, [section])
 
 
 def test_missing_file_and_non_mapping_document(tmp_path):

@@ -1,8 +1,11 @@
 """Every chart has a title, axis labels in percent where people read them, and a legend."""
 
-import pytest
+import runpy
 
-from prunekit import plotting
+import pytest
+from conftest import REPO
+
+from prunekit import files, plotting
 
 
 def test_sparsity_accuracy_chart_is_labelled_with_a_curve_per_method():
@@ -30,3 +33,15 @@ def test_training_chart_shows_loss_and_accuracy_for_both_splits():
     for axes in figure.axes:
         assert axes.get_title() and len(axes.get_legend().get_texts()) == 2
     assert figure.get_suptitle() == "Training the dense MLP on fashion-mnist"
+
+
+def test_plot_stage_names_an_incomplete_evaluation_file():
+    accuracy_curves = runpy.run_path(str(REPO / "stages" / "plot.py"))["accuracy_curves"]
+    complete = {"dense": {"accuracy": 0.9}, "provenance": {"dataset": "mnist"},
+                "unit": {"k90": {"k": 90, "sparsity": 0.9, "accuracy": 0.2},
+                         "k0": {"k": 0, "sparsity": 0.0, "accuracy": 0.9}}}
+    curves, dense_accuracy, dataset = accuracy_curves(complete)
+    assert [row["k"] for row in curves["unit"]] == [0, 90] and dataset == "mnist"
+    assert dense_accuracy == 0.9
+    with pytest.raises(files.InvalidFileError, match="evaluate.json lacks 'provenance'"):
+        accuracy_curves({key: value for key, value in complete.items() if key != "provenance"})

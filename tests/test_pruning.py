@@ -98,6 +98,7 @@ def test_real_sparsity_of_a_pruned_network_matches_the_counts():
     assert pruning.count_zero_weights(pruned) == (5 * 8 + 3 * 10, 80 + 60 + 18)
 
 
-def test_percent_label_names_integers_without_decimals():
-    assert pruning.percent_label(90) == "k90"
+def test_percent_label_names_integers_without_decimals_and_never_collides():
+    assert pruning.percent_label(90) == pruning.percent_label(90.0) == "k90"
     assert pruning.percent_label(97.5) == "k97.5"
+    assert pruning.percent_label(33.3333333) != pruning.percent_label(33.33333)

@@ -16,7 +16,7 @@ pytestmark = needs_fashion_mnist
 
 
 def run_stage(workspace, stage, **kwargs):
-    return subprocess.run([sys.executable, str(workspace / "stages" / f"{stage}.py")],
+    return subprocess.run([sys.executable, "-m", f"stages.{stage}"],
                           cwd=workspace, capture_output=True, text=True, **kwargs)
 
 
@@ -57,7 +57,7 @@ def test_bad_param_stops_before_any_work(trained):
     with edited_params(trained, "lr: 0.001", "lr: -1"):
         result = run_stage(trained, "train")
     assert result.returncode != 0
-    assert "train.lr: got -1; allowed: a number > 0" in result.stderr
+    assert "train.lr: got -1; allowed: a finite number > 0" in result.stderr
     assert "Traceback" not in result.stderr
     assert "training on" not in result.stderr  # Stopped before loading data or training.
     assert snapshot(trained) == before
@@ -80,7 +80,7 @@ def _fail_disk_full(path, data):
 def test_ctrl_c_during_training_keeps_the_old_outputs(trained):
     before = snapshot(trained)
     with edited_params(trained, "epochs: 1", "epochs: 200"):
-        process = subprocess.Popen([sys.executable, "stages/train.py"], cwd=trained,
+        process = subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=trained,
                                    stderr=subprocess.PIPE, text=True,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
         for line in process.stderr:  # Wait until training has begun.
@@ -92,6 +92,17 @@ def test_ctrl_c_during_training_keeps_the_old_outputs(trained):
     assert "interrupted" in stderr
     assert snapshot(trained) == before
     assert leftovers(trained) == []
+
+
+def test_swapped_artifact_is_refused_before_any_evaluation(trained):
+    assert run_stage(trained, "prune").returncode == 0
+    pruned = trained / "models" / "pruned"
+    (pruned / "weight_k90.pt").write_bytes((pruned / "unit_k90.pt").read_bytes())
+    result = run_stage(trained, "evaluate")
+    assert result.returncode != 0
+    assert "weight_k90.pt holds unit pruning at k=90, expected weight at k=90" in result.stderr
+    assert "dvc repro prune" in result.stderr and "Traceback" not in result.stderr
+    assert not (trained / "metrics" / "evaluate.json").exists()
 
 
 def test_model_of_another_architecture_is_refused_clearly(trained):
