@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import platform
 import resource
 import sys
@@ -14,6 +15,16 @@ from prunekit import data
 def peak_memory_mib() -> float:
     """Returns the peak resident memory of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_model() -> str:
+    """Returns the processor's model name (from /proc/cpuinfo on Linux), else the architecture."""
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor() or platform.machine()
 
 
 def describe(device: torch.device | str, dataset: str | None = None) -> dict[str, str | int]:
@@ -29,7 +40,8 @@ def describe(device: torch.device | str, dataset: str | None = None) -> dict[str
     description: dict[str, str | int] = {
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
-        "machine": f"{platform.machine()} {platform.processor() or sys.platform}".strip(),
+        "machine": f"{platform.machine()} {sys.platform}",
+        "cpu": cpu_model(),
         "device": str(device),
         "num_threads": torch.get_num_threads(),
     }

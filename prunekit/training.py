@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import random
 import time
@@ -13,6 +14,8 @@ import torch
 from torch import nn
 
 from prunekit import data
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +161,8 @@ def fit(model: nn.Module, train_split: data.Split, test_split: data.Split, epoch
         test_loss, test_accuracy = evaluate_logits(model, test_split)
         history.append(EpochResult(epoch, train_loss, train_accuracy, test_loss, test_accuracy,
                                    seconds))
+        logger.info("epoch %d/%d: train loss %.4f, test accuracy %.4f (%.1f s)", epoch, epochs,
+                    train_loss, test_accuracy, seconds)
     return history
 
 

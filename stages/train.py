@@ -4,6 +4,7 @@ import dataclasses
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 import tqdm
 
@@ -26,10 +27,16 @@ def main() -> None:
     network = model.MLP(config.hidden_sizes).to(device)
     num_samples = train_split.labels.shape[0]
 
-    def progress_bar(epoch: int) -> tqdm.tqdm:
-        bar = tqdm.tqdm(total=num_samples, desc=f"epoch {epoch}/{config.epochs}", unit="img",
-                        unit_scale=True, leave=False, disable=not sys.stderr.isatty())
-        return bar.update
+    bars: list[tqdm.tqdm] = []
+
+    def progress_bar(epoch: int) -> Callable[[int], object]:
+        """Closes the last epoch's progress bar; returns the update function of a new one."""
+        for bar in bars:
+            bar.close()
+        bars[:] = [tqdm.tqdm(total=num_samples, desc=f"epoch {epoch}/{config.epochs}",
+                             unit="img", unit_scale=True, leave=False,
+                             disable=not sys.stderr.isatty())]
+        return bars[0].update
 
     logger.info("training on %d %s images for %d epochs on %s", num_samples, dataset,
                 config.epochs, device)
@@ -37,9 +44,8 @@ def main() -> None:
     history = training.fit(network, train_split, test_split, config.epochs, config.batch_size,
                            config.lr, config.seed, on_epoch_start=progress_bar)
     total_seconds = time.perf_counter() - started
-    for result in history:
-        logger.info("epoch %d: train loss %.4f, test accuracy %.4f (%.1f s)", result.epoch,
-                    result.train_loss, result.test_accuracy, result.seconds)
+    for bar in bars:
+        bar.close()
     train_seconds = sum(result.seconds for result in history)
     matmul_seconds = training.matmul_seconds_per_epoch(
         [tuple(weight.shape) for weight in network.weights()], num_samples, config.batch_size,
@@ -68,6 +74,7 @@ def main() -> None:
                         [dataclasses.asdict(result) for result in history])
         files.write_json(outputs.file(layout.METRICS_DIR / "train.json"), train_metrics)
     logger.info("test accuracy %.4f; wrote %s", final.test_accuracy, layout.DENSE_MODEL)
+
 
 if __name__ == "__main__":
     cli.run_stage(main)

