@@ -30,4 +30,4 @@ def run_stage(main: Callable[[], None]) -> None:
     except INPUT_ERRORS as error:
         sys.exit(f"error: {error}")
     except KeyboardInterrupt:
-        sys.exit("interrupted: no output was replaced; the last good outputs are intact")
+        sys.exit("interrupted: the outputs on disk are those of the last run that finished")

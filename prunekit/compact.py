@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from prunekit import errors, files
+from prunekit import errors, files, model
 
 FORMAT = "prunekit.compact/1"
 
@@ -46,10 +46,8 @@ class CompactNetwork:
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Maps flattened images (batch, original input size) to logits (batch, 10)."""
-        activations = images.index_select(1, self.kept_units[0])  # (batch, kept inputs)
-        for weight in self.weights[:-1]:
-            activations = torch.relu(activations @ weight.T)
-        return activations @ self.weights[-1].T
+        kept_pixels = images.index_select(1, self.kept_units[0])  # (batch, kept inputs)
+        return model.forward_weights(self.weights, kept_pixels)
 
     def num_weights(self) -> int:
         """Returns how many weights the compacted matrices hold, zeros included."""

@@ -16,7 +16,9 @@ import math
 import os
 import pathlib
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -60,7 +62,16 @@ class OutputSet:
         return staging
 
     def commit(self) -> None:
-        """Moves every temporary output into place, in the order they were added."""
+        """Moves every temporary output into place, in the order they were added.
+
+        Ctrl-C is held back until all renames are done, so it cannot leave a mix of new and
+        old outputs; it takes effect right after.
+        """
+        with _sigint_deferred():
+            self._move_into_place()
+
+    def _move_into_place(self) -> None:
+        """Renames every temporary output to its final name; folders replace folders."""
         for temporary, final in self._pending:
             if temporary.is_dir():
                 retired = final.with_name(f".{final.name}.old")
@@ -81,6 +92,19 @@ class OutputSet:
             else:
                 temporary.unlink(missing_ok=True)
         self._pending.clear()
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Holds back SIGINT (Ctrl-C) for the block; a held signal is delivered when it ends."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if in_main_thread:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _umask() -> int:

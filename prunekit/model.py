@@ -66,7 +66,7 @@ def forward_weights(weights: Sequence[torch.Tensor], images: torch.Tensor) -> to
     """
     activations = images
     for weight in weights[:-1]:
-        activations = torch.relu(activations @ weight.T)
+        activations = torch.relu_(activations @ weight.T)  # (batch, out); in place: no copy.
     return activations @ weights[-1].T
 
 

@@ -62,7 +62,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from prunekit import compact, metrics
+from prunekit import compact, metrics, model
 
 # Hidden matrices at most this dense are stored as CSR by the hybrid plan (see module doc).
 HYBRID_MAX_DENSITY = 0.25
@@ -151,7 +151,7 @@ def to_csr(weight: torch.Tensor) -> torch.Tensor:
 
 def _row_major_forward(weights: Sequence[torch.Tensor], input_units: torch.Tensor | None,
                        images: torch.Tensor) -> torch.Tensor:
-    """Runs the MLP on activations (batch, features), as :func:`model.forward_weights` does.
+    """Selects the input pixels the network reads, then runs :func:`model.forward_weights`.
 
     Args:
         weights: The dense (out, in) matrices, first layer first.
@@ -161,10 +161,8 @@ def _row_major_forward(weights: Sequence[torch.Tensor], input_units: torch.Tenso
     Returns:
         The logits, shape (batch, 10).
     """
-    activations = images if input_units is None else images.index_select(1, input_units)
-    for weight in weights[:-1]:
-        activations = torch.relu_(activations @ weight.T)  # (batch, out)
-    return activations @ weights[-1].T
+    pixels = images if input_units is None else images.index_select(1, input_units)
+    return model.forward_weights(weights, pixels)
 
 
 def _transposed_forward(hidden: Sequence[torch.Tensor], last: torch.Tensor,

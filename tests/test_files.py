@@ -1,8 +1,11 @@
 """Outputs are replaced all together, or not at all."""
 
 import json
+import os
+import signal
 
 import pytest
+import torch
 
 from prunekit import files
 
@@ -57,8 +60,6 @@ def test_csv_needs_rows(tmp_path):
 
 
 def test_saved_checkpoints_are_byte_identical_whatever_the_temporary_name(tmp_path):
-    import torch
-
     state = {"layers.0.weight": torch.arange(6.0).reshape(2, 3)}
     for name in ("a.pt", "b.pt"):
         with files.replace_together() as outputs:
@@ -75,3 +76,21 @@ def test_numeric_tables_name_the_bad_file(tmp_path):
         files.read_numeric_csv(tmp_path / "text.csv")
     (tmp_path / "good.csv").write_text("epoch,loss\n1,0.5\n")
     assert files.read_numeric_csv(tmp_path / "good.csv") == [{"epoch": 1.0, "loss": 0.5}]
+
+
+def test_ctrl_c_during_the_final_renames_waits_until_they_are_done(tmp_path, monkeypatch):
+    renamed = []
+    real_replace = os.replace
+
+    def replace_then_interrupt(source, target):
+        real_replace(source, target)
+        renamed.append(target)
+        if len(renamed) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between the two renames.
+
+    monkeypatch.setattr(files.os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt), files.replace_together() as outputs:
+        outputs.file(tmp_path / "model.bin").write_bytes(b"new model")
+        outputs.file(tmp_path / "metrics.json").write_bytes(b"new metrics")
+    assert len(renamed) == 2  # Both outputs were moved before the interrupt took effect.
+    assert (tmp_path / "metrics.json").read_bytes() == b"new metrics"
