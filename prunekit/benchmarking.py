@@ -93,7 +93,16 @@ class TimingPolicy:
                              f"and {self.max_seconds}")
 
     def is_done(self, repeats: int, seconds: float) -> bool:
-        """Returns whether a plan with ``repeats`` timed runs totalling ``seconds`` may stop."""
+        """Decides whether a plan may leave the rotation.
+
+        Args:
+            repeats: The plan's timed runs so far.
+            seconds: Their total duration.
+
+        Returns:
+            True once it has ``min_repeats`` runs and ``min_seconds``; or ``max_seconds`` and
+            ``capped_repeats`` runs (``min_repeats`` if fewer); or ``max_repeats`` runs.
+        """
         return ((repeats >= self.min_repeats and seconds >= self.min_seconds)
                 or (seconds >= self.max_seconds
                     and repeats >= min(self.capped_repeats, self.min_repeats))
@@ -221,10 +230,18 @@ def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
 
 
 def ratio(numerator: float, denominator: float) -> float:
-    """Returns ``numerator / denominator`` to 4 decimals, infinite for a zero denominator.
+    """Divides two counts for a speed-up column, infinite for a zero denominator.
 
     A network pruned so far that a whole layer is gone (unit pruning near k = 100) computes
     constant logits with no multiply-add at all: its ideal speed-up is unbounded.
+
+    Args:
+        numerator: E.g. the baseline's multiply-adds.
+        denominator: E.g. a plan's multiply-adds.
+
+    Returns:
+        ``numerator / denominator`` rounded to 4 decimals, or ``math.inf`` if ``denominator``
+        is zero.
     """
     return round(numerator / denominator, 4) if denominator else math.inf
 
@@ -307,7 +324,14 @@ def benchmark_network(plans: Mapping[str, sparse_inference.Plan], case: Mapping[
 
 
 def _label(row: Mapping[str, Any]) -> tuple[str, str, str]:
-    """Returns the method, ``k`` label and ``batch`` label of a row."""
+    """Returns the method, ``k`` label and ``batch`` label of a row.
+
+    Args:
+        row: A benchmark row, as built or read back from its CSV file.
+
+    Returns:
+        E.g. ``("weight", "k95", "batch256")``.
+    """
     return (str(row["method"]), pruning.percent_label(float(row["k"])),
             f"batch{int(row['batch_size'])}")
 

@@ -21,6 +21,9 @@ def run_stage(main: Callable[[], None]) -> None:
 
     Args:
         main: The stage's entry point.
+
+    Raises:
+        SystemExit: With a one-line message, on one of :data:`INPUT_ERRORS` or Ctrl-C.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -45,24 +45,51 @@ class CompactNetwork:
     weights: tuple[torch.Tensor, ...]
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Maps flattened images (batch, original input size) to logits (batch, 10)."""
+        """Runs the compact network on flattened images.
+
+        Args:
+            images: Flattened images, shape (batch, original input size ``layer_sizes[0]``).
+
+        Returns:
+            The logits, shape (batch, 10).
+        """
         kept_pixels = images.index_select(1, self.kept_units[0])  # (batch, kept inputs)
         return model.forward_weights(self.weights, kept_pixels)
 
     def num_weights(self) -> int:
-        """Returns how many weights the compacted matrices hold, zeros included."""
+        """Counts the weights the compacted matrices hold, zeros included.
+
+        Returns:
+            The total number of entries of :attr:`weights`.
+        """
         return sum(weight.numel() for weight in self.weights)
 
     def num_nonzero(self) -> int:
-        """Returns how many non-zero weights remain."""
+        """Counts the non-zero weights that remain.
+
+        Returns:
+            The number of non-zero entries of :attr:`weights`.
+        """
         return sum(int(torch.count_nonzero(weight)) for weight in self.weights)
 
     def multiply_adds(self, sparse: bool) -> int:
-        """Multiply-adds per sample: all compacted weights, or only the non-zero ones."""
+        """Counts the multiply-adds one sample costs.
+
+        Args:
+            sparse: Whether to count only non-zero weights, as a sparse kernel would.
+
+        Returns:
+            :meth:`num_nonzero` if ``sparse``, else :meth:`num_weights`.
+        """
         return self.num_nonzero() if sparse else self.num_weights()
 
     def expand(self) -> list[torch.Tensor]:
-        """Returns full-size (out, in) matrices with removed neurons' weights set to zero."""
+        """Rebuilds the full-size masked matrices.
+
+        Returns:
+            One (out, in) matrix per layer of :attr:`layer_sizes`, first layer first, with
+            removed neurons' weights set to zero.
+        """
         expanded = []
         for index, weight in enumerate(self.weights):
             full = torch.zeros(self.layer_sizes[index + 1], self.layer_sizes[index])
@@ -121,7 +148,14 @@ def compact(weights: Sequence[torch.Tensor]) -> CompactNetwork:
 
 
 def _narrowest_index_dtype(upper_bound: int) -> torch.dtype:
-    """Returns the smallest signed integer dtype that holds values below ``upper_bound``."""
+    """Picks the smallest signed integer dtype that holds every value below ``upper_bound``.
+
+    Args:
+        upper_bound: One more than the largest value to hold.
+
+    Returns:
+        ``torch.int8``, ``torch.int16``, ``torch.int32`` or ``torch.int64``.
+    """
     for dtype in (torch.int8, torch.int16, torch.int32):
         if upper_bound <= torch.iinfo(dtype).max + 1:
             return dtype
@@ -135,7 +169,9 @@ def encode_matrix(weight: torch.Tensor) -> dict[str, torch.Tensor | str]:
         weight: A float32 (rows, columns) matrix.
 
     Returns:
-        A dict with ``encoding``, ``shape`` and the tensors of that encoding.
+        A dict with ``encoding`` (``dense``, ``csr`` or ``bitmask``), ``shape`` (int64
+        ``[rows, columns]``) and the tensors of that encoding: ``values``, plus ``bits`` or
+        ``crow_indices`` and ``col_indices``.
     """
     rows, columns = weight.shape
     nonzero_mask = weight != 0
@@ -165,6 +201,12 @@ def encode_matrix(weight: torch.Tensor) -> dict[str, torch.Tensor | str]:
 
 def decode_matrix(encoded: dict) -> torch.Tensor:
     """Rebuilds the dense float32 matrix from :func:`encode_matrix`'s output.
+
+    Args:
+        encoded: A dict as :func:`encode_matrix` returns it, e.g. loaded from an artifact.
+
+    Returns:
+        The (rows, columns) matrix.
 
     Raises:
         ArtifactError: If the encoding is unknown or its tensors disagree with its shape.

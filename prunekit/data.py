@@ -68,17 +68,38 @@ class Split:
 
 
 def archive_name(file_name: str) -> str:
-    """Returns the gzipped file name of an IDX file name."""
+    """Names the gzipped archive of an IDX file.
+
+    Args:
+        file_name: The IDX file name, e.g. ``train-images-idx3-ubyte``.
+
+    Returns:
+        ``file_name`` with ``.gz`` appended.
+    """
     return f"{file_name}.gz"
 
 
 def content_md5(payload: bytes) -> str:
-    """Returns the hexadecimal MD5 of ``payload``."""
+    """Computes the MD5 of some bytes.
+
+    Args:
+        payload: The bytes to hash.
+
+    Returns:
+        The hexadecimal digest (32 characters).
+    """
     return hashlib.md5(payload).hexdigest()
 
 
 def read_source_file(folder: pathlib.Path, file_name: str) -> bytes:
     """Reads an IDX file from a source folder, gzipped (preferred) or plain.
+
+    Args:
+        folder: The folder to read from.
+        file_name: The plain IDX file name; ``<file_name>.gz`` is tried first.
+
+    Returns:
+        The decompressed IDX bytes, not yet verified.
 
     Raises:
         DatasetError: If neither form exists, or the archive is truncated or not gzip.
@@ -127,6 +148,14 @@ def verify_payload(payload: bytes, dataset: str, file_name: str, origin: str) ->
 def read_verified(folder: pathlib.Path, dataset: str, file_name: str) -> bytes:
     """Reads one plain IDX file written by the download stage and verifies it.
 
+    Args:
+        folder: The download stage's folder of plain IDX files.
+        dataset: ``fashion-mnist`` or ``mnist``.
+        file_name: Which of the four IDX files to read, e.g. ``t10k-labels-idx1-ubyte``.
+
+    Returns:
+        The file's bytes, verified by :func:`verify_payload`.
+
     Raises:
         DatasetError: If it is missing or not the expected file.
     """
@@ -169,8 +198,17 @@ def parse_idx(payload: bytes, name: str = "IDX data") -> torch.Tensor:
 def to_split(images: torch.Tensor, labels: torch.Tensor, limit: int | None = None) -> Split:
     """Turns IDX tensors into a :class:`Split`, keeping the first ``limit`` samples if given.
 
+    Args:
+        images: uint8 pixel values, shape (samples, 28, 28).
+        labels: Class indices, shape (samples,).
+        limit: How many samples to keep; None keeps all.
+
+    Returns:
+        The split: images scaled to [0, 1] as float32 (samples, 784), labels as int64.
+
     Raises:
-        DatasetError: If images and labels disagree in count or labels are out of range.
+        DatasetError: If images are not 3-D or labels not 1-D, they disagree in count, or a
+            label is above 9.
     """
     if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
         raise DatasetError(f"images {tuple(images.shape)} and labels {tuple(labels.shape)} "
@@ -206,17 +244,42 @@ def load_split(folder: pathlib.Path, dataset: str, train: bool, limit: int | Non
 
 
 def dataset_checksum(dataset: str) -> str:
-    """Returns one MD5 that identifies the verified content of all four files of a dataset."""
+    """Identifies the verified content of all four files of a dataset by one MD5.
+
+    Args:
+        dataset: ``fashion-mnist`` or ``mnist``.
+
+    Returns:
+        The hexadecimal MD5 of the four files' content MD5s, joined in :data:`FILE_NAMES`
+        order.
+    """
     return content_md5("".join(CONTENT_MD5[dataset][name] for name in FILE_NAMES).encode())
 
 
 def candidate_folders(dataset: str) -> list[pathlib.Path]:
-    """Lists the system folders that may hold a dataset (Debian's package)."""
+    """Lists the system folders that may hold a dataset (Debian's package).
+
+    Args:
+        dataset: ``fashion-mnist`` or ``mnist``.
+
+    Returns:
+        The folders, possibly none; they need not exist.
+    """
     return [DEBIAN_FOLDERS[dataset]] if dataset in DEBIAN_FOLDERS else []
 
 
 def _copy_from_folder(folder: pathlib.Path, dataset: str, destination: pathlib.Path) -> None:
-    """Verifies the four files in a local folder and writes their IDX bytes to ``destination``."""
+    """Verifies the four files in a local folder and writes their IDX bytes to ``destination``.
+
+    Args:
+        folder: Holds the four files, each gzipped or plain.
+        dataset: ``fashion-mnist`` or ``mnist``.
+        destination: An existing folder to write the plain IDX files to.
+
+    Raises:
+        DatasetError: If a file is missing, not a complete gzip file or not the expected one;
+            nothing is written then.
+    """
     payloads = {name: verify_payload(read_source_file(folder, name), dataset, name,
                                      str(folder / name))
                 for name in FILE_NAMES}
@@ -225,7 +288,16 @@ def _copy_from_folder(folder: pathlib.Path, dataset: str, destination: pathlib.P
 
 
 def _download_from_mirrors(dataset: str, destination: pathlib.Path) -> None:
-    """Downloads the four archives from torchvision's mirrors, verifies and unpacks them."""
+    """Downloads the four archives from torchvision's mirrors, verifies and unpacks them.
+
+    Args:
+        dataset: ``fashion-mnist`` or ``mnist``.
+        destination: An existing folder to write the plain IDX files to.
+
+    Raises:
+        DatasetError: If every mirror fails for one of the files, or a downloaded file is not
+            the expected one.
+    """
     from torchvision import datasets
     from torchvision.datasets import utils
 

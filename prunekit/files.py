@@ -39,7 +39,14 @@ class OutputSet:
         self._pending: list[tuple[pathlib.Path, pathlib.Path]] = []
 
     def file(self, path: str | pathlib.Path) -> pathlib.Path:
-        """Returns a temporary path to write instead of ``path`` (its folder is created)."""
+        """Returns a temporary path to write instead of ``path`` (its folder is created).
+
+        Args:
+            path: The output file's final path.
+
+        Returns:
+            An empty file in the same folder, moved to ``path`` by :meth:`commit`.
+        """
         path = pathlib.Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
@@ -53,6 +60,12 @@ class OutputSet:
         """Returns an empty temporary folder to fill instead of the folder ``path``.
 
         The folder will hold exactly what is written there: files of an earlier run go.
+
+        Args:
+            path: The output folder's final path.
+
+        Returns:
+            A new folder beside ``path``, which replaces it on :meth:`commit`.
         """
         path = pathlib.Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,19 +109,33 @@ class OutputSet:
 
 @contextlib.contextmanager
 def _sigint_deferred() -> Iterator[None]:
-    """Holds back SIGINT (Ctrl-C) for the block; a held signal is delivered when it ends."""
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    if in_main_thread:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    """Holds back SIGINT (Ctrl-C) for the block, then delivers it to the previous handler.
+
+    The handler is swapped rather than the signal masked: a mask covers only the calling
+    thread, and the process's other threads (PyTorch's workers) could still take the signal.
+    Python runs signal handlers in the main thread, so elsewhere the block runs unprotected.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
     try:
         yield
     finally:
-        if in_main_thread:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, previous)
+        if received and callable(previous):
+            previous(signal.SIGINT, None)  # Python's default raises KeyboardInterrupt here.
+        elif received and previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
 
 
 def _umask() -> int:
-    """Returns the process's file-creation mask (reading it means setting it, then back)."""
+    """Reads the process's file-creation mask (reading it means setting it, then back).
+
+    Returns:
+        The mask, e.g. ``0o022``.
+    """
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -116,7 +143,11 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def replace_together() -> Iterator[OutputSet]:
-    """Yields an :class:`OutputSet` that is committed if the block succeeds, else discarded."""
+    """Yields an :class:`OutputSet` that is committed if the block succeeds, else discarded.
+
+    Yields:
+        The set, still empty, through which the block writes its outputs.
+    """
     outputs = OutputSet()
     try:
         yield outputs
@@ -126,7 +157,14 @@ def replace_together() -> Iterator[OutputSet]:
 
 
 def _finite_or_null(data: Any) -> Any:
-    """Replaces infinite and NaN floats, which JSON cannot hold, by None (null), recursively."""
+    """Replaces infinite and NaN floats, which JSON cannot hold, by None (null), recursively.
+
+    Args:
+        data: JSON-like data: dicts, lists, tuples and scalars.
+
+    Returns:
+        The same structure with such floats replaced; tuples become lists.
+    """
     if isinstance(data, float) and not math.isfinite(data):
         return None
     if isinstance(data, dict):
@@ -137,13 +175,22 @@ def _finite_or_null(data: Any) -> Any:
 
 
 def write_json(path: str | pathlib.Path, data: Any) -> None:
-    """Writes ``data`` as indented JSON (to a path from :class:`OutputSet`), inf/NaN as null."""
+    """Writes ``data`` as indented JSON (to a path from :class:`OutputSet`), inf/NaN as null.
+
+    Args:
+        path: The file to write, normally from :meth:`OutputSet.file`.
+        data: JSON-serialisable data.
+    """
     text = json.dumps(_finite_or_null(data), indent=2, allow_nan=False)
     pathlib.Path(path).write_text(text + "\n", encoding="utf-8")
 
 
 def write_csv(path: str | pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """Writes rows of equal keys as a CSV table with a header line.
+
+    Args:
+        path: The file to write, normally from :meth:`OutputSet.file`.
+        rows: The table's rows; the first row's keys give the columns, in order.
 
     Raises:
         ValueError: If ``rows`` is empty.
@@ -162,13 +209,23 @@ def save_torch(path: str | pathlib.Path, data: Any) -> None:
 
     Given a path, ``torch.save`` names the zip archive inside after the file, so the temporary
     name would change the bytes (and DVC's hash) from run to run; a file object does not.
+
+    Args:
+        path: The file to write, normally from :meth:`OutputSet.file`.
+        data: Tensors, or dicts, lists and scalars holding them.
     """
     with open(path, "wb") as handle:
         torch.save(data, handle)
 
 
 def save_figure(path: str | pathlib.Path, figure: Any, dpi: int) -> None:
-    """Saves a matplotlib figure as a PNG."""
+    """Saves a matplotlib figure as a PNG.
+
+    Args:
+        path: The file to write, normally from :meth:`OutputSet.file`.
+        figure: The ``matplotlib.figure.Figure`` to save.
+        dpi: Resolution in dots per inch.
+    """
     figure.savefig(path, dpi=dpi, format="png", bbox_inches="tight")
 
 
@@ -198,6 +255,12 @@ def load_checkpoint(path: str | pathlib.Path, error: type[Exception], fix: str) 
 def read_json(path: str | pathlib.Path) -> Any:
     """Reads a JSON file, naming the file and the fix when it is missing or corrupt.
 
+    Args:
+        path: The JSON file.
+
+    Returns:
+        The parsed data.
+
     Raises:
         FileNotFoundError: If the file does not exist.
         InvalidFileError: If it is not valid JSON.
@@ -214,6 +277,12 @@ def read_json(path: str | pathlib.Path) -> Any:
 
 def read_csv(path: str | pathlib.Path) -> list[dict[str, str]]:
     """Reads a CSV table with a header line, naming the fix when it is missing or empty.
+
+    Args:
+        path: The CSV file.
+
+    Returns:
+        One dict per data row, keyed by the header's column names; values are strings.
 
     Raises:
         FileNotFoundError: If the table does not exist.
@@ -233,6 +302,12 @@ def read_csv(path: str | pathlib.Path) -> list[dict[str, str]]:
 def read_numeric_csv(path: str | pathlib.Path) -> list[dict[str, float]]:
     """Reads a CSV table whose every value is a number.
 
+    Args:
+        path: The CSV file.
+
+    Returns:
+        One dict per data row, keyed by the header's column names; values are floats.
+
     Raises:
         FileNotFoundError: If the table does not exist.
         InvalidFileError: If it has no rows or a value is not a number.
@@ -246,5 +321,12 @@ def read_numeric_csv(path: str | pathlib.Path) -> list[dict[str, float]]:
 
 
 def csv_bool(value: Any) -> bool:
-    """Reads a boolean as written (a bool) or read back from CSV (``"True"``)."""
+    """Reads a boolean as written (a bool) or read back from CSV (``"True"``).
+
+    Args:
+        value: A bool, or its text as read back from CSV.
+
+    Returns:
+        True for ``True`` or the text ``true`` or ``1`` (any case, spaces ignored), else False.
+    """
     return value is True or str(value).strip().lower() in ("true", "1")

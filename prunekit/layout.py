@@ -16,12 +16,28 @@ BENCHMARK_TABLES = PLOTS_DIR / "benchmark"
 
 
 def pruned_model(method: str, label: str) -> pathlib.Path:
-    """Returns the compact artifact path of one (method, k), e.g. models/pruned/unit_k90.pt."""
+    """Returns the compact artifact path of one (method, k), e.g. models/pruned/unit_k90.pt.
+
+    Args:
+        method: The pruning method, e.g. ``unit``.
+        label: The k label from :func:`pruning.percent_label`, e.g. ``k90``.
+
+    Returns:
+        The path, relative to the repository root.
+    """
     return PRUNED_DIR / f"{method}_{label}.pt"
 
 
 def pruned_models(methods: Sequence[str], k_list: Sequence[float]
                   ) -> dict[tuple[str, float], pathlib.Path]:
-    """Returns the artifact path of every (method, k), methods first, in the given order."""
+    """Returns the artifact path of every (method, k), methods first, in the given order.
+
+    Args:
+        methods: The pruning methods, e.g. ``("weight", "unit")``.
+        k_list: The pruning percentages, from 0 to 100.
+
+    Returns:
+        Per ``(method, percent)``, the path from :func:`pruned_model`.
+    """
     return {(method, percent): pruned_model(method, pruning.percent_label(percent))
             for method in methods for percent in k_list}

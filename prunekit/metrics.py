@@ -18,7 +18,16 @@ class EquivalenceError(RuntimeError):
 
 
 def max_logit_difference(reference: torch.Tensor, candidate: torch.Tensor) -> float:
-    """Returns max |candidate - reference| relative to the largest |reference| logit."""
+    """Measures how far candidate logits are from reference ones, relative to the largest logit.
+
+    Args:
+        reference: The reference logits, shape (samples, 10).
+        candidate: The logits to compare, same shape.
+
+    Returns:
+        max |candidate - reference| divided by the largest |reference| logit (by 1.0 if that
+        is smaller).
+    """
     scale = max(float(reference.abs().max()), 1.0)
     return float((candidate - reference).abs().max()) / scale
 

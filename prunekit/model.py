@@ -19,7 +19,14 @@ class CheckpointError(errors.InputError):
 
 
 def layer_sizes(hidden_sizes: Sequence[int]) -> list[int]:
-    """Returns the widths of every layer, input and logits included."""
+    """Lists the widths of every layer, input and logits included.
+
+    Args:
+        hidden_sizes: Width of each hidden layer.
+
+    Returns:
+        ``[784, *hidden_sizes, 10]``.
+    """
     return [INPUT_SIZE, *hidden_sizes, NUM_CLASSES]
 
 
@@ -43,14 +50,25 @@ class MLP(nn.Module):
             for in_size, out_size in zip(sizes[:-1], sizes[1:], strict=True))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Maps flattened images (batch, 784) to logits (batch, 10)."""
+        """Computes the logits of a batch of images.
+
+        Args:
+            images: Flattened images, shape (batch, 784).
+
+        Returns:
+            The logits, shape (batch, 10).
+        """
         activations = images
         for layer in self.layers[:-1]:
             activations = torch.relu(layer(activations))
         return self.layers[-1](activations)
 
     def weights(self) -> list[torch.Tensor]:
-        """Returns the weight matrices, first layer first."""
+        """Lists the weight matrices, first layer first.
+
+        Returns:
+            The layers' own (out, in) weight parameters, not copies.
+        """
         return [layer.weight for layer in self.layers]
 
 
@@ -71,12 +89,26 @@ def forward_weights(weights: Sequence[torch.Tensor], images: torch.Tensor) -> to
 
 
 def weight_key(layer_index: int) -> str:
-    """Returns the state-dict key of a layer's weight matrix."""
+    """Returns the state-dict key of a layer's weight matrix.
+
+    Args:
+        layer_index: The layer's position, from 0.
+
+    Returns:
+        ``layers.<layer_index>.weight``.
+    """
     return f"layers.{layer_index}.weight"
 
 
 def state_dict_from_weights(weights: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Builds an :class:`MLP` state dict from weight matrices."""
+    """Builds an :class:`MLP` state dict from weight matrices.
+
+    Args:
+        weights: The (out, in) matrices, first layer first.
+
+    Returns:
+        The matrices, detached and contiguous, under the keys of :func:`weight_key`.
+    """
     return {weight_key(index): weight.detach().contiguous() for index, weight in enumerate(weights)}
 
 

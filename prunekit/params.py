@@ -84,21 +84,44 @@ class PlotParams:
 
 
 def _is_int(value: Any) -> bool:
-    """Returns whether ``value`` is an integer (booleans excluded)."""
+    """Checks that a value is an integer, booleans excluded.
+
+    Args:
+        value: A raw YAML value.
+
+    Returns:
+        Whether ``value`` is an ``int`` but not a ``bool``.
+    """
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
-    """Returns whether ``value`` is an int or float (booleans excluded)."""
+    """Checks that a value is a number, booleans excluded.
+
+    Args:
+        value: A raw YAML value.
+
+    Returns:
+        Whether ``value`` is an ``int`` or ``float`` but not a ``bool``.
+    """
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _integer(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
-    """Builds a rule accepting integers in ``[minimum, maximum]``."""
+    """Builds a rule accepting integers in ``[minimum, maximum]``.
+
+    Args:
+        minimum: The smallest allowed value.
+        maximum: The largest allowed value, or None for no upper bound.
+
+    Returns:
+        The rule: it returns an allowed value unchanged, else raises ``_NotAllowedError``.
+    """
     allowed = f"an integer >= {minimum}" if maximum is None else (
         f"an integer from {minimum} to {maximum}")
 
     def rule(value: Any) -> int:
+        """Returns ``value`` if it is an allowed integer, else raises ``_NotAllowedError``."""
         if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
             raise _NotAllowedError(allowed)
         return value
@@ -107,9 +130,18 @@ def _integer(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
 
 
 def _optional(rule: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Wraps ``rule`` so that ``null`` is accepted too."""
+    """Wraps ``rule`` so that ``null`` is accepted too.
+
+    Args:
+        rule: The rule for values other than ``null``.
+
+    Returns:
+        The rule: None for ``null``, else what ``rule`` returns or raises, its message
+        prefixed with "null or".
+    """
 
     def optional_rule(value: Any) -> Any:
+        """Returns None for ``null``, else applies ``rule``, whose refusal then allows null."""
         if value is None:
             return None
         try:
@@ -121,16 +153,34 @@ def _optional(rule: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _positive_number(value: Any) -> float:
-    """Accepts a finite number greater than zero."""
+    """Accepts a finite number greater than zero.
+
+    Args:
+        value: A raw YAML value.
+
+    Returns:
+        The value as a float.
+
+    Raises:
+        _NotAllowedError: If it is not a finite number > 0.
+    """
     if not _is_number(value) or not math.isfinite(value) or value <= 0:
         raise _NotAllowedError("a finite number > 0")
     return float(value)
 
 
 def _choice(options: Sequence[str]) -> Callable[[Any], str]:
-    """Builds a rule accepting one of ``options``."""
+    """Builds a rule accepting one of ``options``.
+
+    Args:
+        options: The allowed values.
+
+    Returns:
+        The rule: it returns an allowed value unchanged, else raises ``_NotAllowedError``.
+    """
 
     def rule(value: Any) -> str:
+        """Returns ``value`` if it is one of ``options``, else raises ``_NotAllowedError``."""
         if value not in options:
             raise _NotAllowedError("one of " + ", ".join(options))
         return value
@@ -139,10 +189,20 @@ def _choice(options: Sequence[str]) -> Callable[[Any], str]:
 
 
 def _unique_list(item_rule: Callable[[Any], Any], item_allowed: str) -> Callable[[Any], tuple]:
-    """Builds a rule accepting a non-empty list without duplicates, each item passing a rule."""
+    """Builds a rule accepting a non-empty list without duplicates, each item passing a rule.
+
+    Args:
+        item_rule: The rule every item must pass.
+        item_allowed: What ``item_rule`` allows, for the error message.
+
+    Returns:
+        The rule: it returns the items as ``item_rule`` normalises them, as a tuple, else
+        raises ``_NotAllowedError``.
+    """
     allowed = f"a non-empty list of distinct items, each {item_allowed}"
 
     def rule(value: Any) -> tuple:
+        """Returns the normalised items as a tuple, else raises ``_NotAllowedError``."""
         if not isinstance(value, list) or not value:
             raise _NotAllowedError(allowed)
         items = []
@@ -160,14 +220,34 @@ def _unique_list(item_rule: Callable[[Any], Any], item_allowed: str) -> Callable
 
 
 def _percent(value: Any) -> float | int:
-    """Accepts a number from 0 to 100."""
+    """Accepts a number from 0 to 100.
+
+    Args:
+        value: A raw YAML value.
+
+    Returns:
+        The value unchanged (an int stays an int).
+
+    Raises:
+        _NotAllowedError: If it is not a number from 0 to 100.
+    """
     if not _is_number(value) or not 0 <= value <= 100:
         raise _NotAllowedError("a number from 0 to 100")
     return value
 
 
 def _hidden_sizes(value: Any) -> tuple[int, ...]:
-    """Accepts a non-empty list of positive integers (at least one layer to prune)."""
+    """Accepts a non-empty list of positive integers (at least one layer to prune).
+
+    Args:
+        value: A raw YAML value.
+
+    Returns:
+        The sizes as a tuple.
+
+    Raises:
+        _NotAllowedError: If it is not a non-empty list of positive integers.
+    """
     if (not isinstance(value, list) or not value
             or not all(_is_int(size) and size > 0 for size in value)):
         raise _NotAllowedError("a non-empty list of positive integers, e.g. "
@@ -176,7 +256,17 @@ def _hidden_sizes(value: Any) -> tuple[int, ...]:
 
 
 def _device(value: Any) -> str:
-    """Accepts auto, cpu, cuda or cuda:N, refusing CUDA where none is available."""
+    """Accepts auto, cpu, cuda or cuda:N, refusing CUDA where none is available.
+
+    Args:
+        value: A raw YAML value.
+
+    Returns:
+        The value unchanged.
+
+    Raises:
+        _NotAllowedError: If it is none of these, or names a CUDA device this machine lacks.
+    """
     if not isinstance(value, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
         raise _NotAllowedError("auto, cpu, cuda or cuda:N")
     if value.startswith("cuda"):
@@ -191,7 +281,17 @@ def _device(value: Any) -> str:
 
 
 def _optional_string(value: Any) -> str | None:
-    """Accepts null or a non-empty string."""
+    """Accepts null or a non-empty string.
+
+    Args:
+        value: A raw YAML value.
+
+    Returns:
+        The value unchanged.
+
+    Raises:
+        _NotAllowedError: If it is neither null nor a non-empty string.
+    """
     if value is not None and (not isinstance(value, str) or not value):
         raise _NotAllowedError("null or a folder path")
     return value
@@ -229,13 +329,31 @@ _RULES: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
 
 
 def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
-    """Returns a ' (did you mean X?)' hint for a likely typo, or an empty string."""
+    """Suggests the allowed name that a likely typo was meant to be.
+
+    Args:
+        name: The unknown name as written.
+        candidates: The allowed names.
+
+    Returns:
+        A ' (did you mean X?)' hint naming the closest candidate, or an empty string if none
+        is close.
+    """
     close = difflib.get_close_matches(name, candidates, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _section_problems(name: str, raw: Any) -> tuple[dict[str, Any], list[str]]:
-    """Validates one section; returns its normalised values and a list of problems."""
+    """Validates one section of the params document.
+
+    Args:
+        name: The section's name, a key of ``_RULES``.
+        raw: The section as parsed from YAML.
+
+    Returns:
+        The normalised values of the keys that passed their rules, and one message per
+        problem (the section not a mapping, or a key unknown, missing or not allowed).
+    """
     _, rules = _RULES[name]
     if not isinstance(raw, Mapping):
         return {}, [f"{name}: expected a mapping of keys, got {raw!r}"]
@@ -294,6 +412,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         """Builds a mapping, raising on a repeated key.
+
+        Args:
+            node: The YAML mapping node.
+            deep: Whether to build nested values at once, as in :class:`yaml.SafeLoader`.
+
+        Returns:
+            The mapping.
 
         Raises:
             yaml.constructor.ConstructorError: Naming the key and its line.

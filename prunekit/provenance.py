@@ -13,12 +13,21 @@ from prunekit import data
 
 
 def peak_memory_mib() -> float:
-    """Returns the peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    """Measures the peak resident memory of this process so far.
+
+    Returns:
+        The peak in MiB (Linux reports ``ru_maxrss`` in KiB).
+    """
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def cpu_model() -> str:
-    """Returns the processor's model name (from /proc/cpuinfo on Linux), else the architecture."""
+    """Names the processor this process runs on.
+
+    Returns:
+        The model name from /proc/cpuinfo on Linux, else what :mod:`platform` reports (the
+        processor, or failing that the architecture).
+    """
     cpuinfo = pathlib.Path("/proc/cpuinfo")
     if cpuinfo.is_file():
         for line in cpuinfo.read_text(errors="replace").splitlines():

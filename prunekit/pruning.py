@@ -23,6 +23,12 @@ def percent_label(percent: float) -> str:
 
     The label is exact (the shortest text that reads back as the same number), so distinct
     percentages never share a file.
+
+    Args:
+        percent: The pruning percentage, from 0 to 100.
+
+    Returns:
+        ``k`` followed by the integer if ``percent`` is whole, else by its float ``repr``.
     """
     return f"k{int(percent)}" if float(percent).is_integer() else f"k{float(percent)!r}"
 
@@ -33,6 +39,9 @@ def count_to_prune(percent: float, total: int) -> int:
     Args:
         percent: Share to prune, from 0 to 100.
         total: Number of candidates (weights or rows).
+
+    Returns:
+        How many candidates to prune, from 0 to ``total``.
 
     Raises:
         ValueError: If ``percent`` is outside [0, 100] or ``total`` is negative.
@@ -133,6 +142,9 @@ def prune(weights: Sequence[torch.Tensor], method: str, percent: float) -> list[
 def count_zero_weights(weights: Sequence[torch.Tensor]) -> tuple[int, int]:
     """Counts zero weights and all weights over every matrix.
 
+    Args:
+        weights: The matrices, of any shapes.
+
     Returns:
         ``(zeros, total)``.
     """
@@ -142,6 +154,13 @@ def count_zero_weights(weights: Sequence[torch.Tensor]) -> tuple[int, int]:
 
 
 def sparsity(weights: Sequence[torch.Tensor]) -> float:
-    """Returns the fraction of zero weights over the whole network, final matrix included."""
+    """Measures the share of zero weights over the whole network, final matrix included.
+
+    Args:
+        weights: The (out, in) matrices, first layer first.
+
+    Returns:
+        Zero weights over all weights, a fraction from 0.0 to 1.0.
+    """
     zeros, total = count_zero_weights(weights)
     return zeros / total

@@ -307,7 +307,14 @@ def nonzero_multiply_adds(network: compact.CompactNetwork) -> int:
 
 
 def hidden_densities(network: compact.CompactNetwork) -> list[float]:
-    """Returns the density of each hidden (prunable) compact matrix, first layer first."""
+    """Measures the density of each hidden (prunable) compact matrix.
+
+    Args:
+        network: The compact network.
+
+    Returns:
+        Per matrix but the last, first layer first, its fraction of non-zero entries.
+    """
     return [density(weight) for weight in network.weights[:-1]]
 
 

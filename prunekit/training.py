@@ -31,7 +31,14 @@ class EpochResult:
 
 
 def resolve_device(requested: str) -> torch.device:
-    """Turns ``train.device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) into a device."""
+    """Turns ``train.device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) into a device.
+
+    Args:
+        requested: The ``train.device`` value.
+
+    Returns:
+        For ``auto``, CUDA if available, else the CPU; otherwise the device named.
+    """
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
@@ -95,7 +102,16 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
 
 
 def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """Returns mean cross-entropy and accuracy (fraction) of logits (samples, 10) for labels."""
+    """Scores logits against the true labels.
+
+    Args:
+        logits: Shape (samples, 10).
+        labels: Class indices, shape (samples,).
+
+    Returns:
+        Mean cross-entropy and accuracy (fraction of samples whose largest logit is the
+        label's).
+    """
     loss = float(nn.functional.cross_entropy(logits, labels))
     accuracy = int((logits.argmax(dim=1) == labels).sum()) / labels.shape[0]
     return loss, accuracy
@@ -167,7 +183,11 @@ def fit(model: nn.Module, train_split: data.Split, test_split: data.Split, epoch
 
 
 def _synchronize(device: torch.device) -> None:
-    """Waits for queued GPU work so that wall-clock timings are complete."""
+    """Waits for queued GPU work so that wall-clock timings are complete.
+
+    Args:
+        device: The device the work was queued on; nothing is waited for on the CPU.
+    """
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -198,6 +218,7 @@ def matmul_seconds_per_epoch(layer_shapes: Sequence[tuple[int, int]], num_sample
     grads = [torch.randn(batch_size, shape[0], device=device) for shape in layer_shapes]
 
     def one_batch() -> None:
+        """Runs one batch's forward and backward products, discarding the results."""
         for index, (weight, layer_input, grad_output) in enumerate(
                 zip(weights, inputs, grads, strict=True)):
             layer_input @ weight.T  # Forward.

@@ -32,7 +32,15 @@ CHECK_BATCH = 64  # Images on which every plan is checked against the masked net
 
 
 def file_size_ratios(paths: dict[tuple[str, float], pathlib.Path]) -> dict[str, dict[str, float]]:
-    """Returns each compact artifact's size as a fraction of the dense model file's."""
+    """Compares each compact artifact's file size with the dense model file's.
+
+    Args:
+        paths: Per ``(method, percent)``, the compact artifact's path.
+
+    Returns:
+        Per method and k label, the artifact's size as a fraction of ``models/dense.pt``'s,
+        to 4 decimals.
+    """
     dense_bytes = layout.DENSE_MODEL.stat().st_size
     ratios: dict[str, dict[str, float]] = {}
     for (method, percent), path in paths.items():
@@ -42,7 +50,15 @@ def file_size_ratios(paths: dict[tuple[str, float], pathlib.Path]) -> dict[str, 
 
 
 def main() -> None:
-    """Benchmarks each (method, k) of params.yaml's ``prune`` section, then writes the results."""
+    """Benchmarks each (method, k) of params.yaml's ``prune`` section, then writes the results.
+
+    Raises:
+        params.ParamsError: If params.yaml is invalid.
+        compact.ArtifactError: If a compact artifact is missing or not the expected one.
+        model.CheckpointError: If models/dense.pt is missing or not of ``train.hidden_sizes``.
+        sparse_inference.PlanMismatchError: If a plan's logits differ from the masked
+            network's beyond rounding.
+    """
     started = time.perf_counter()
     settings = params.load_params(["benchmark", "train", "prune"])
     config, prune_config = settings["benchmark"], settings["prune"]

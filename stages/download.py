@@ -8,7 +8,12 @@ logger = logging.getLogger("download")
 
 
 def main() -> None:
-    """Fetches the dataset named by ``download.dataset``, verifying every file's MD5."""
+    """Fetches the dataset named by ``download.dataset``, verifying every file's MD5.
+
+    Raises:
+        params.ParamsError: If params.yaml is invalid.
+        data.DatasetError: If no source provides the four verified files.
+    """
     settings = params.load_params(["download"])["download"]
     with files.replace_together() as outputs:
         source = data.fetch_dataset(settings.dataset, settings.source_dir,

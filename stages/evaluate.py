@@ -10,7 +10,16 @@ logger = logging.getLogger("evaluate")
 
 
 def main() -> None:
-    """Evaluates each (method, k) of params.yaml, checking its compact artifact on the way."""
+    """Evaluates each (method, k) of params.yaml, checking its compact artifact on the way.
+
+    Raises:
+        params.ParamsError: If params.yaml is invalid.
+        model.CheckpointError: If models/dense.pt is missing or not of ``train.hidden_sizes``.
+        compact.ArtifactError: If a compact artifact is missing, not the expected one, or does
+            not reproduce its masked network's logits.
+        data.DatasetError: If a test file in data/idx/ is missing, corrupt or of another
+            dataset.
+    """
     settings = params.load_params(["download", "train", "prune"])
     dataset, config = settings["download"].dataset, settings["prune"]
     sizes = model.layer_sizes(settings["train"].hidden_sizes)

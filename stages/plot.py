@@ -29,7 +29,13 @@ def accuracy_curves(results: dict) -> tuple[dict[str, list[dict[str, float]]], f
 
 
 def main() -> None:
-    """Renders accuracy vs sparsity, the training curves and the speed-ups at ``plot.dpi``."""
+    """Renders accuracy vs sparsity, the training curves and the speed-ups at ``plot.dpi``.
+
+    Raises:
+        params.ParamsError: If params.yaml is invalid.
+        FileNotFoundError: If a metrics file or table to draw is missing.
+        files.InvalidFileError: If one is corrupt, empty or lacks an entry.
+    """
     dpi = params.load_params(["plot"])["plot"].dpi
     curves, dense_accuracy, dataset = accuracy_curves(
         files.read_json(layout.METRICS_DIR / "evaluate.json"))

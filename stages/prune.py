@@ -8,7 +8,12 @@ logger = logging.getLogger("prune")
 
 
 def main() -> None:
-    """Prunes the dense network by every method and k in params.yaml's ``prune`` section."""
+    """Prunes the dense network by every method and k in params.yaml's ``prune`` section.
+
+    Raises:
+        params.ParamsError: If params.yaml is invalid.
+        model.CheckpointError: If models/dense.pt is missing or not of ``train.hidden_sizes``.
+    """
     settings = params.load_params(["train", "prune"])
     config = settings["prune"]
     dense_weights = model.load_weights(layout.DENSE_MODEL, settings["train"].hidden_sizes)

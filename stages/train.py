@@ -14,7 +14,12 @@ logger = logging.getLogger("train")
 
 
 def main() -> None:
-    """Trains on the downloaded dataset with the ``train`` section of params.yaml."""
+    """Trains on the downloaded dataset with the ``train`` section of params.yaml.
+
+    Raises:
+        params.ParamsError: If params.yaml is invalid.
+        data.DatasetError: If a file in data/idx/ is missing, corrupt or of another dataset.
+    """
     settings = params.load_params(["download", "train"])
     dataset, config = settings["download"].dataset, settings["train"]
     training.make_deterministic(config.seed, config.num_threads)
@@ -30,7 +35,14 @@ def main() -> None:
     bars: list[tqdm.tqdm] = []
 
     def progress_bar(epoch: int) -> Callable[[int], object]:
-        """Closes the last epoch's progress bar; returns the update function of a new one."""
+        """Closes the last epoch's progress bar and opens one for ``epoch``.
+
+        Args:
+            epoch: The epoch about to start, from 1.
+
+        Returns:
+            The new bar's ``update``, to call with the samples of each batch.
+        """
         for bar in bars:
             bar.close()
         bars[:] = [tqdm.tqdm(total=num_samples, desc=f"epoch {epoch}/{config.epochs}",
