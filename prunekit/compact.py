@@ -72,32 +72,6 @@ class CompactNetwork:
         """
         return sum(int(torch.count_nonzero(weight)) for weight in self.weights)
 
-    def multiply_adds(self, sparse: bool) -> int:
-        """Counts the multiply-adds one sample costs.
-
-        Args:
-            sparse: Whether to count only non-zero weights, as a sparse kernel would.
-
-        Returns:
-            :meth:`num_nonzero` if ``sparse``, else :meth:`num_weights`.
-        """
-        return self.num_nonzero() if sparse else self.num_weights()
-
-    def expand(self) -> list[torch.Tensor]:
-        """Rebuilds the full-size masked matrices.
-
-        Returns:
-            One (out, in) matrix per layer of :attr:`layer_sizes`, first layer first, with
-            removed neurons' weights set to zero.
-        """
-        expanded = []
-        for index, weight in enumerate(self.weights):
-            full = torch.zeros(self.layer_sizes[index + 1], self.layer_sizes[index])
-            rows, columns = self.kept_units[index + 1], self.kept_units[index]
-            full[rows[:, None], columns[None, :]] = weight
-            expanded.append(full)
-        return expanded
-
 
 def live_units(weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Finds, per layer boundary, which neurons can influence the logits.

@@ -35,13 +35,6 @@ def test_logits_are_always_kept_even_when_unreachable():
     assert torch.equal(network.logits(torch.randn(5, 3)), torch.zeros(5, 2))
 
 
-def test_expand_restores_full_size_matrices_with_zeros():
-    weights = [torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([[3.0, 4.0]])]
-    expanded = compact.compact(weights).expand()
-    assert torch.equal(expanded[0], weights[0])
-    assert torch.equal(expanded[1], torch.tensor([[3.0, 0.0]]))  # Dead unit's column removed.
-
-
 @pytest.mark.parametrize("density", [1.0, 0.4, 0.1, 0.01, 0.0])
 def test_every_encoding_round_trips_exactly(density):
     generator = torch.Generator().manual_seed(3)
