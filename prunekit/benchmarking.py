@@ -44,11 +44,9 @@ MAX_REPEATS = 100_000
 # to a second per plan; the median of the timed runs absorbs what a first big call adds.
 WARMUP_BATCH = 256
 
-# The figures metrics/benchmark.json leads with: (method, k) at batch 256.
-HEADLINE_CASES = (("unit", 90), ("weight", 95), ("weight", 99))
-HEADLINE_BATCH = 256
-# Plans built for every network, hence a column in every per-series plot table.
-SERIES_PLANS = ("compact_dense", "compact_hybrid")
+# The speed-ups metrics/benchmark.json reports: (method, k) at each headline batch size.
+HEADLINE_CASES = (("weight", 90), ("weight", 95), ("weight", 99), ("unit", 90))
+HEADLINE_BATCHES = (1, 256)
 
 ROW_KEYS = ("method", "k", "sparsity_percent", "batch_size", "plan", "formats", "median_ms",
             "q1_ms", "q3_ms", "iqr_ms", "min_ms", "max_ms", "repeats", "multiply_adds",
@@ -338,26 +336,23 @@ def _label(row: Mapping[str, Any]) -> tuple[str, str, str]:
 
 def summarize_rows(rows: Sequence[Mapping[str, Any]],
                    headline_cases: Sequence[tuple[str, float]] = HEADLINE_CASES,
-                   headline_batch: int = HEADLINE_BATCH) -> dict[str, Any]:
-    """Condenses benchmark rows into the figures of the metrics file.
+                   headline_batches: Sequence[int] = HEADLINE_BATCHES) -> dict[str, Any]:
+    """Condenses benchmark rows into the headline speed-ups and a record of the fastest plans.
 
     Args:
         rows: Rows from :func:`case_rows`, or read back from their CSV file (strings).
-        headline_cases: ``(method, k)`` pairs to report at ``headline_batch``; pairs that were
-            not measured are left out.
-        headline_batch: Batch size of the headline figures.
+        headline_cases: ``(method, k)`` pairs to report at each of ``headline_batches``;
+            pairs and batch sizes that were not measured are left out.
+        headline_batches: Batch sizes of the headline figures.
 
     Returns:
-        ``headline``: per ``<method>_<k label>_batch<N>``, the fastest plan, its speed-up over
-        the masked dense network, its ideal speed-up and the network's
-        ``nonzero_ideal_speedup`` (dense multiply-adds over non-zero ones);
-        ``dense_median_ms``: per batch size, the median over cases of the baseline's median
-        time; ``fastest``: per method, k label and batch label, the fastest plan with its
-        speed-up and ideal speed-up.
+        ``headline``: per ``batch<N>`` and ``<method>_<k label>``, the fastest plan's speed-up
+        over the masked dense network; ``dense_median_ms``: per batch size, the median over
+        cases of the baseline's median time; ``fastest``: per method, k label and batch
+        label, the fastest plan with its speed-up and ideal speed-up.
     """
     fastest: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     dense_ms: dict[str, list[float]] = {}
-    nonzero_ideal: dict[tuple[str, str], float] = {}
     for row in rows:
         method, k_label, batch_label = _label(row)
         if row["plan"] == sparse_inference.BASELINE:
@@ -366,56 +361,41 @@ def summarize_rows(rows: Sequence[Mapping[str, Any]],
             fastest.setdefault(method, {}).setdefault(k_label, {})[batch_label] = {
                 "plan": row["plan"], "speedup": round(float(row["speedup_vs_dense"]), 2),
                 "ideal_speedup": round(float(row["ideal_speedup"]), 2)}
-            nonzero_ideal[method, k_label] = round(float(row["nonzero_ideal_speedup"]), 2)
-    headline = {}
-    for method, percent in headline_cases:
-        key = (method, pruning.percent_label(percent), f"batch{headline_batch}")
-        entry = fastest.get(key[0], {}).get(key[1], {}).get(key[2])
-        if entry is not None:
-            headline["_".join(key)] = {**entry,
-                                       "nonzero_ideal_speedup": nonzero_ideal[key[0], key[1]]}
+    headline: dict[str, dict[str, float]] = {}
+    for batch_size in headline_batches:
+        for method, percent in headline_cases:
+            label = pruning.percent_label(percent)
+            entry = fastest.get(method, {}).get(label, {}).get(f"batch{batch_size}")
+            if entry is not None:
+                headline.setdefault(f"batch{batch_size}", {})[f"{method}_{label}"] = (
+                    entry["speedup"])
     return {"headline": headline,
             "dense_median_ms": {batch: round(float(np.median(times)), 4)
                                 for batch, times in dense_ms.items()},
             "fastest": fastest}
 
 
-def series_tables(rows: Sequence[Mapping[str, Any]],
-                  plans: Sequence[str] = SERIES_PLANS) -> dict[str, list[dict[str, Any]]]:
-    """Splits benchmark rows into one flat table per (method, batch size) for ``dvc plots``.
+def series_tables(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Lays out the fastest and the ideal speed-up of every case for ``dvc plots``.
 
     Args:
         rows: Rows from :func:`case_rows`, or read back from their CSV file (strings).
-        plans: Plans measured in every case, each given a ``<plan>_speedup`` column.
 
     Returns:
-        Per name ``<method>_batch<N>``, rows sorted by sparsity with ``k``,
-        ``sparsity_percent``, ``fastest_plan``, ``fastest_speedup``, one speed-up column per
-        plan of ``plans`` and ``ideal_speedup`` (the network's ``nonzero_ideal_speedup``).
-
-    Raises:
-        ValueError: If a case lacks one of ``plans``.
+        Per name ``batch<N>``, rows sorted by method and sparsity with ``series`` (e.g.
+        ``weight: fastest plan`` or ``weight: ideal``), ``method``, ``k``,
+        ``sparsity_percent``, ``speedup`` and ``plan``.
     """
-    cases: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for row in rows:
-        method, _, batch_label = _label(row)
-        case = cases.setdefault((method, batch_label, str(row["k"])), {
-            "k": row["k"], "sparsity_percent": row["sparsity_percent"],
-            "ideal_speedup": row["nonzero_ideal_speedup"]})
-        case[f"{row['plan']}_speedup"] = row["speedup_vs_dense"]
-        if files.csv_bool(row["is_fastest"]):
-            case["fastest_plan"] = row["plan"]
-            case["fastest_speedup"] = row["speedup_vs_dense"]
     tables: dict[str, list[dict[str, Any]]] = {}
-    for (method, batch_label, _), case in cases.items():
-        missing = [plan for plan in plans if f"{plan}_speedup" not in case]
-        if missing or "fastest_plan" not in case:
-            raise ValueError(f"{method} k={case['k']} {batch_label} lacks plans {missing} "
-                             "or a fastest plan")
-        tables.setdefault(f"{method}_{batch_label}", []).append({
-            "k": case["k"], "sparsity_percent": case["sparsity_percent"],
-            "fastest_plan": case["fastest_plan"], "fastest_speedup": case["fastest_speedup"],
-            **{f"{plan}_speedup": case[f"{plan}_speedup"] for plan in plans},
-            "ideal_speedup": case["ideal_speedup"]})
-    return {name: sorted(table, key=lambda row: float(row["sparsity_percent"]))
+    for row in rows:
+        if not files.csv_bool(row["is_fastest"]):
+            continue
+        method, _, batch_label = _label(row)
+        case = {"method": method, "k": row["k"], "sparsity_percent": row["sparsity_percent"]}
+        tables.setdefault(batch_label, []).extend([
+            {"series": f"{method}: fastest plan", **case, "speedup": row["speedup_vs_dense"],
+             "plan": row["plan"]},
+            {"series": f"{method}: ideal", **case, "speedup": row["nonzero_ideal_speedup"],
+             "plan": "ideal"}])
+    return {name: sorted(table, key=lambda row: (row["series"], float(row["sparsity_percent"])))
             for name, table in tables.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -15,9 +16,9 @@ INPUT_ERRORS = (errors.InputError, FileNotFoundError)
 def run_stage(main: Callable[[], None]) -> None:
     """Runs a stage's ``main``, turning bad-input errors and Ctrl-C into short messages.
 
-    A stage that succeeds logs its peak resident memory.
-
-    Outputs are written atomically, so a stage stopped here leaves the last good ones intact.
+    A stage that succeeds logs its peak resident memory. Outputs are written atomically, so a
+    stage stopped here leaves the outputs on disk as they were; under DVC, which removes a
+    stage's outputs before running it, the message says how to restore the last good ones.
 
     Args:
         main: The stage's entry point.
@@ -31,6 +32,15 @@ def run_stage(main: Callable[[], None]) -> None:
         logging.getLogger("stage").info("peak resident memory %.0f MiB",
                                         provenance.peak_memory_mib())
     except INPUT_ERRORS as error:
-        sys.exit(f"error: {error}")
+        sys.exit(f"error: {error}{_restore_hint()}")
     except KeyboardInterrupt:
-        sys.exit("interrupted: the outputs on disk are those of the last run that finished")
+        sys.exit(f"interrupted{_restore_hint()}")
+
+
+def _restore_hint() -> str:
+    """Tells how to get the last good outputs back, when DVC runs the stage (``DVC_STAGE``)."""
+    stage = os.environ.get("DVC_STAGE")
+    if not stage:
+        return "\nthe outputs on disk are those of the last run that finished"
+    return (f"\nDVC removed the outputs of stage '{stage}' before running it; "
+            f"'dvc checkout {stage}' restores the last good ones from the DVC cache")

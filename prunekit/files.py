@@ -9,8 +9,6 @@ fails or is interrupted leaves the outputs of the last good run untouched and no
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import math
 import os
@@ -22,6 +20,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import pandas
 import torch
 
 from prunekit import errors
@@ -185,23 +184,21 @@ def write_json(path: str | pathlib.Path, data: Any) -> None:
     pathlib.Path(path).write_text(text + "\n", encoding="utf-8")
 
 
-def write_csv(path: str | pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Writes rows of equal keys as a CSV table with a header line.
+def write_csv(path: str | pathlib.Path,
+              table: pandas.DataFrame | Sequence[Mapping[str, Any]]) -> None:
+    """Writes a table (a DataFrame, or rows of equal keys) as CSV with a header line.
 
     Args:
         path: The file to write, normally from :meth:`OutputSet.file`.
-        rows: The table's rows; the first row's keys give the columns, in order.
+        table: The table; for rows, the first row's keys give the columns, in order.
 
     Raises:
-        ValueError: If ``rows`` is empty.
+        ValueError: If the table has no rows.
     """
-    if not rows:
+    frame = pandas.DataFrame(table)
+    if frame.empty:
         raise ValueError(f"no rows to write to {path}")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    pathlib.Path(path).write_text(buffer.getvalue(), encoding="utf-8")
+    frame.to_csv(path, index=False, lineterminator="\n")
 
 
 def save_torch(path: str | pathlib.Path, data: Any) -> None:
@@ -275,49 +272,38 @@ def read_json(path: str | pathlib.Path) -> Any:
                                "writes it (dvc repro --force <stage>)") from None
 
 
-def read_csv(path: str | pathlib.Path) -> list[dict[str, str]]:
-    """Reads a CSV table with a header line, naming the fix when it is missing or empty.
+def read_table(path: str | pathlib.Path, numeric: Sequence[str] = ()) -> pandas.DataFrame:
+    """Reads a CSV table with a header line, naming the fix when it is missing or bad.
 
     Args:
         path: The CSV file.
+        numeric: Columns that must hold numbers only.
 
     Returns:
-        One dict per data row, keyed by the header's column names; values are strings.
+        The table.
 
     Raises:
         FileNotFoundError: If the table does not exist.
-        InvalidFileError: If it has no data rows.
+        InvalidFileError: If it has no data rows, lacks a column of ``numeric`` or holds a
+            value there that is not a number.
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; run the stage that writes it (dvc repro)")
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        raise InvalidFileError(f"{path} has no rows; rerun the stage that writes it "
-                               "(dvc repro --force <stage>)")
-    return rows
-
-
-def read_numeric_csv(path: str | pathlib.Path) -> list[dict[str, float]]:
-    """Reads a CSV table whose every value is a number.
-
-    Args:
-        path: The CSV file.
-
-    Returns:
-        One dict per data row, keyed by the header's column names; values are floats.
-
-    Raises:
-        FileNotFoundError: If the table does not exist.
-        InvalidFileError: If it has no rows or a value is not a number.
-    """
-    rows = read_csv(path)
+    fix = "rerun the stage that writes it (dvc repro --force <stage>)"
     try:
-        return [{key: float(value) for key, value in row.items()} for row in rows]
-    except (TypeError, ValueError) as error:
-        raise InvalidFileError(f"{path} holds a value that is not a number ({error}); rerun "
-                               "the stage that writes it (dvc repro --force <stage>)") from None
+        frame = pandas.read_csv(path)
+    except (pandas.errors.ParserError, pandas.errors.EmptyDataError) as error:
+        raise InvalidFileError(f"{path} is not a CSV table ({error}); {fix}") from None
+    if frame.empty:
+        raise InvalidFileError(f"{path} has no rows; {fix}")
+    for column in numeric:
+        if column not in frame:
+            raise InvalidFileError(f"{path} lacks the column {column!r}; {fix}")
+        if not pandas.api.types.is_numeric_dtype(frame[column]):
+            raise InvalidFileError(f"{path} holds a value that is not a number in column "
+                                   f"{column!r}; {fix}")
+    return frame
 
 
 def csv_bool(value: Any) -> bool:

@@ -9,10 +9,20 @@ DATA_DIR = pathlib.Path("data/idx")
 DENSE_MODEL = pathlib.Path("models/dense.pt")
 PRUNED_DIR = pathlib.Path("models/pruned")
 METRICS_DIR = pathlib.Path("metrics")
+ACCURACY_METRICS = METRICS_DIR / "accuracy.json"
+BENCHMARK_METRICS = METRICS_DIR / "benchmark.json"
 PLOTS_DIR = pathlib.Path("plots")
 TRAIN_HISTORY = PLOTS_DIR / "train" / "history.csv"
-EVALUATE_TABLES = PLOTS_DIR / "evaluate"
+FILE_SIZES = PLOTS_DIR / "prune" / "file_sizes.csv"
+ACCURACY_TABLE = PLOTS_DIR / "evaluate" / "accuracy.csv"
 BENCHMARK_TABLES = PLOTS_DIR / "benchmark"
+# Run records (timings, peak memory, provenance): DVC outputs, kept out of the metrics.
+LOGS_DIR = pathlib.Path("logs")
+
+
+def stage_log(stage: str) -> pathlib.Path:
+    """Returns the run record of a stage, e.g. logs/train.json."""
+    return LOGS_DIR / f"{stage}.json"
 
 
 def pruned_model(method: str, label: str) -> pathlib.Path:

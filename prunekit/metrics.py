@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -11,6 +12,8 @@ from prunekit import compact, data, model, pruning, training
 # A compact network sums fewer (or reordered) terms than the masked one; float32 rounding
 # differs by far less than this, relative to the largest logit.
 LOGIT_TOLERANCE = 1e-4
+# The (method, k) accuracies that metrics/accuracy.json reports beside the dense network's.
+HEADLINE_CASES = (("weight", 90), ("weight", 95), ("unit", 50), ("unit", 70))
 
 
 class EquivalenceError(RuntimeError):
@@ -63,16 +66,42 @@ def evaluate_network(weights: Sequence[torch.Tensor], split: data.Split,
     return result
 
 
-def curve_rows(results: Mapping[str, Mapping[str, float]]) -> list[dict[str, float]]:
+def accuracy_rows(method: str, results: Mapping[str, Mapping[str, float]]
+                  ) -> list[dict[str, Any]]:
     """Turns one method's results into plot rows in percent, sorted by sparsity.
 
     Args:
+        method: The pruning method, e.g. ``weight``.
         results: Per k label, a mapping with ``k``, ``sparsity`` and ``accuracy`` fractions.
 
     Returns:
-        Rows with ``k``, ``sparsity_percent`` and ``accuracy_percent``.
+        Rows with ``series`` (e.g. ``weight pruning``), ``method``, ``k``,
+        ``sparsity_percent`` and ``accuracy_percent``.
     """
-    rows = [{"k": result["k"], "sparsity_percent": round(100 * result["sparsity"], 4),
+    rows = [{"series": f"{method} pruning", "method": method, "k": result["k"],
+             "sparsity_percent": round(100 * result["sparsity"], 4),
              "accuracy_percent": round(100 * result["accuracy"], 4)}
             for result in results.values()]
     return sorted(rows, key=lambda row: row["sparsity_percent"])
+
+
+def headline_accuracies(dense_accuracy: float,
+                        results: Mapping[str, Mapping[str, Mapping[str, float]]],
+                        cases: Sequence[tuple[str, float]] = HEADLINE_CASES
+                        ) -> dict[str, float]:
+    """Picks the accuracies that ``dvc metrics show`` and ``dvc exp show`` lead with.
+
+    Args:
+        dense_accuracy: The unpruned network's test accuracy.
+        results: Per method and k label, a mapping with ``accuracy``.
+        cases: ``(method, k)`` pairs to report; pairs not measured are left out.
+
+    Returns:
+        ``dense`` and ``<method>_<k label>`` test accuracies (fractions).
+    """
+    headline = {"dense": dense_accuracy}
+    for method, percent in cases:
+        label = pruning.percent_label(percent)
+        if label in results.get(method, {}):
+            headline[f"{method}_{label}"] = results[method][label]["accuracy"]
+    return headline

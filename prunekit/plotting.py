@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import pandas
 from matplotlib import figure as mpl_figure  # Figures without pyplot: no display needed.
 
 from prunekit import sparse_inference
@@ -14,12 +15,13 @@ METHOD_LABELS = {"weight": "weight pruning (smallest |w|)",
 METHOD_COLORS = {"weight": "tab:blue", "unit": "tab:orange"}
 
 
-def sparsity_accuracy_figure(curves: Mapping[str, Sequence[Mapping[str, float]]],
-                             dense_accuracy: float, dataset: str) -> mpl_figure.Figure:
+def sparsity_accuracy_figure(table: pandas.DataFrame, dense_accuracy: float, dataset: str
+                             ) -> mpl_figure.Figure:
     """Draws test accuracy against real network sparsity, one curve per pruning method.
 
     Args:
-        curves: Per method, rows with ``sparsity`` and ``accuracy`` fractions and ``k``.
+        table: ``plots/evaluate/accuracy.csv``: ``method``, ``sparsity_percent`` and
+            ``accuracy_percent`` per pruned network.
         dense_accuracy: Accuracy of the unpruned network (fraction), drawn as a reference.
         dataset: Dataset name for the title.
 
@@ -28,11 +30,10 @@ def sparsity_accuracy_figure(curves: Mapping[str, Sequence[Mapping[str, float]]]
     """
     figure = mpl_figure.Figure(figsize=(7, 4.5))
     axes = figure.add_subplot()
-    for method, rows in curves.items():
-        sparsities = [100 * row["sparsity"] for row in rows]
-        accuracies = [100 * row["accuracy"] for row in rows]
-        axes.plot(sparsities, accuracies, marker="o", color=METHOD_COLORS.get(method),
-                  label=METHOD_LABELS.get(method, method))
+    for method, rows in table.groupby("method", sort=False):
+        rows = rows.sort_values("sparsity_percent")
+        axes.plot(rows["sparsity_percent"], rows["accuracy_percent"], marker="o",
+                  color=METHOD_COLORS.get(method), label=METHOD_LABELS.get(method, method))
     axes.axhline(100 * dense_accuracy, color="grey", linestyle=":",
                  label=f"dense network ({100 * dense_accuracy:.2f} %)")
     axes.axhline(10, color="lightgrey", linestyle="--", label="chance (10 %)")
@@ -46,13 +47,12 @@ def sparsity_accuracy_figure(curves: Mapping[str, Sequence[Mapping[str, float]]]
     return figure
 
 
-def training_curve_figure(history: Sequence[Mapping[str, float]], dataset: str
-                          ) -> mpl_figure.Figure:
+def training_curve_figure(history: pandas.DataFrame, dataset: str) -> mpl_figure.Figure:
     """Draws loss and accuracy per epoch, training and test, side by side.
 
     Args:
-        history: One row per epoch with ``epoch``, ``train_loss``, ``test_loss``,
-            ``train_accuracy`` and ``test_accuracy`` (fractions).
+        history: ``plots/train/history.csv``: ``epoch``, ``split`` (train or test), ``loss``
+            and ``accuracy_percent``.
         dataset: Dataset name for the title.
 
     Returns:
@@ -60,12 +60,9 @@ def training_curve_figure(history: Sequence[Mapping[str, float]], dataset: str
     """
     figure = mpl_figure.Figure(figsize=(10, 4))
     loss_axes, accuracy_axes = figure.subplots(1, 2)
-    epochs = [row["epoch"] for row in history]
-    for split in ("train", "test"):
-        loss_axes.plot(epochs, [row[f"{split}_loss"] for row in history], marker="o",
-                       label=split)
-        accuracy_axes.plot(epochs, [100 * row[f"{split}_accuracy"] for row in history],
-                           marker="o", label=split)
+    for split, rows in history.groupby("split", sort=False):
+        loss_axes.plot(rows["epoch"], rows["loss"], marker="o", label=split)
+        accuracy_axes.plot(rows["epoch"], rows["accuracy_percent"], marker="o", label=split)
     loss_axes.set_title("Cross-entropy loss")
     loss_axes.set_ylabel("Loss (nats per sample)")
     accuracy_axes.set_title("Accuracy")

@@ -6,6 +6,7 @@ import pathlib
 import platform
 import resource
 import sys
+from typing import Any
 
 import torch
 
@@ -58,3 +59,19 @@ def describe(device: torch.device | str, dataset: str | None = None) -> dict[str
         description["dataset"] = dataset
         description["dataset_md5"] = data.dataset_checksum(dataset)
     return description
+
+
+def run_record(device: torch.device | str, dataset: str | None = None,
+               **measurements: Any) -> dict[str, Any]:
+    """Gathers what a stage's log records: its measurements, peak memory and provenance.
+
+    Args:
+        device: The device the stage computed on.
+        dataset: The dataset it read, if any.
+        **measurements: Timings and other run-dependent values of the stage.
+
+    Returns:
+        A JSON-ready mapping for ``logs/<stage>.json``.
+    """
+    return {**measurements, "peak_memory_mib": round(peak_memory_mib(), 1),
+            "provenance": describe(device, dataset)}

@@ -5,6 +5,7 @@ import os
 import pathlib
 import sys
 import time
+from collections.abc import Sequence
 
 import torch
 import tqdm
@@ -31,22 +32,23 @@ SEED = 0  # Of the random stand-in images: timings do not depend on pixel values
 CHECK_BATCH = 64  # Images on which every plan is checked against the masked network.
 
 
-def file_size_ratios(paths: dict[tuple[str, float], pathlib.Path]) -> dict[str, dict[str, float]]:
-    """Compares each compact artifact's file size with the dense model file's.
+def file_size_ratios(paths: dict[tuple[str, float], pathlib.Path],
+                     cases: Sequence[tuple[str, float]] = benchmarking.HEADLINE_CASES
+                     ) -> dict[str, float]:
+    """Compares the headline cases' compact artifact sizes with the dense model file's.
 
     Args:
         paths: Per ``(method, percent)``, the compact artifact's path.
+        cases: The ``(method, k)`` pairs to report; pairs not pruned are left out.
 
     Returns:
-        Per method and k label, the artifact's size as a fraction of ``models/dense.pt``'s,
+        Per ``<method>_<k label>``, the artifact's size as a fraction of ``models/dense.pt``'s,
         to 4 decimals.
     """
     dense_bytes = layout.DENSE_MODEL.stat().st_size
-    ratios: dict[str, dict[str, float]] = {}
-    for (method, percent), path in paths.items():
-        ratios.setdefault(method, {})[pruning.percent_label(percent)] = round(
-            path.stat().st_size / dense_bytes, 4)
-    return ratios
+    return {f"{method}_{pruning.percent_label(percent)}": round(
+        paths[method, percent].stat().st_size / dense_bytes, 4)
+        for method, percent in cases if (method, percent) in paths}
 
 
 def main() -> None:
@@ -89,21 +91,21 @@ def main() -> None:
             logger.info("%s k=%g: fastest %s", method, percent, ", ".join(
                 f"batch {row['batch_size']} {row['plan']} {row['speedup_vs_dense']:.2f}x"
                 for row in case_rows if row["is_fastest"]))
-    summary = {
-        "provenance": provenance.describe(torch.device("cpu")),
-        "timing": {"max_seconds_per_plan": round(policy.max_seconds, 3),
-                   "capped_rows": sum(row["repeats"] < config.min_repeats for row in rows),
-                   "load_average_at_start": round(load_average, 2),
-                   "wall_seconds": round(time.perf_counter() - started, 1)},
-        **benchmarking.summarize_rows(rows),
-        "file_size_vs_dense": file_size_ratios(paths),
-    }
+    summary = benchmarking.summarize_rows(rows)
+    run_log = provenance.run_record(
+        "cpu", max_seconds_per_plan=round(policy.max_seconds, 3),
+        capped_rows=sum(row["repeats"] < config.min_repeats for row in rows),
+        load_average_at_start=round(load_average, 2),
+        wall_seconds=round(time.perf_counter() - started, 1),
+        dense_median_ms=summary["dense_median_ms"], fastest=summary["fastest"])
     with files.replace_together() as outputs:
-        tables = outputs.directory(layout.BENCHMARK_TABLES)
+        files.write_csv(outputs.file(layout.BENCHMARK_TABLES / "all.csv"), rows)
+        speedups = outputs.directory(layout.BENCHMARK_TABLES / "speedup")
         for name, table in benchmarking.series_tables(rows).items():
-            files.write_csv(tables / f"{name}.csv", table)
-        files.write_csv(tables / "all.csv", rows)
-        files.write_json(outputs.file(layout.METRICS_DIR / "benchmark.json"), summary)
+            files.write_csv(speedups / f"{name}.csv", table)
+        files.write_json(outputs.file(layout.stage_log("benchmark")), run_log)
+        files.write_json(outputs.file(layout.BENCHMARK_METRICS), {
+            "speedup": summary["headline"], "file_size_vs_dense": file_size_ratios(paths)})
 
 
 if __name__ == "__main__":

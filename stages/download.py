@@ -2,7 +2,7 @@
 
 import logging
 
-from prunekit import cli, data, files, layout, params
+from prunekit import cli, data, files, layout, params, provenance
 
 logger = logging.getLogger("download")
 
@@ -18,6 +18,8 @@ def main() -> None:
     with files.replace_together() as outputs:
         source = data.fetch_dataset(settings.dataset, settings.source_dir,
                                     outputs.directory(layout.DATA_DIR))
+        files.write_json(outputs.file(layout.stage_log("download")),
+                         provenance.run_record("cpu", settings.dataset, source=str(source)))
     logger.info("%s: four verified IDX files from %s in %s", settings.dataset, source,
                 layout.DATA_DIR)
 

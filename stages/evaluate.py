@@ -2,8 +2,6 @@
 
 import logging
 
-import torch
-
 from prunekit import cli, compact, data, files, layout, metrics, model, params, provenance, pruning
 
 logger = logging.getLogger("evaluate")
@@ -27,8 +25,9 @@ def main() -> None:
     paths = layout.pruned_models(config.methods, config.k_list)
     compact.check_artifacts(paths, sizes)  # Before any evaluation.
     test_split = data.load_split(layout.DATA_DIR, dataset, train=False)
-    results = {"dense": metrics.evaluate_network(dense_weights, test_split)}
-    tables = {}
+    dense = metrics.evaluate_network(dense_weights, test_split)
+    results: dict[str, dict[str, dict]] = {}
+    rows = []
     for method in config.methods:
         results[method] = {}
         for percent in config.k_list:
@@ -44,13 +43,16 @@ def main() -> None:
             results[method][label] = {"k": percent, **result}
             logger.info("%s %s: sparsity %.4f, accuracy %.4f", method, label,
                         result["sparsity"], result["accuracy"])
-        tables[method] = metrics.curve_rows(results[method])
-    results["provenance"] = provenance.describe(torch.device("cpu"), dataset)
+        rows.extend(metrics.accuracy_rows(method, results[method]))
+    largest_difference = max(result["max_logit_difference"]
+                             for by_k in results.values() for result in by_k.values())
     with files.replace_together() as outputs:
-        tables_folder = outputs.directory(layout.EVALUATE_TABLES)
-        for method, rows in tables.items():
-            files.write_csv(tables_folder / f"{method}.csv", rows)
-        files.write_json(outputs.file(layout.METRICS_DIR / "evaluate.json"), results)
+        files.write_csv(outputs.file(layout.ACCURACY_TABLE), rows)
+        files.write_json(outputs.file(layout.stage_log("evaluate")), provenance.run_record(
+            "cpu", dataset, max_logit_difference=largest_difference,
+            results={"dense": dense, **results}))
+        files.write_json(outputs.file(layout.ACCURACY_METRICS),
+                         metrics.headline_accuracies(dense["accuracy"], results))
 
 
 if __name__ == "__main__":

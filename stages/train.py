@@ -1,6 +1,5 @@
 """Stage train: fits the bias-free ReLU MLP and writes models/dense.pt, its metrics and history."""
 
-import dataclasses
 import logging
 import sys
 import time
@@ -64,27 +63,18 @@ def main() -> None:
         device)
     seconds_per_epoch = train_seconds / config.epochs
     final = history[-1]
-    train_metrics = {
-        "test_accuracy": final.test_accuracy,
-        "test_loss": final.test_loss,
-        "train_accuracy": final.train_accuracy,
-        "train_loss": final.train_loss,
-        "epochs": config.epochs,
-        "train_samples": num_samples,
-        "seconds": round(total_seconds, 2),
-        "seconds_per_epoch": round(seconds_per_epoch, 3),
-        "samples_per_second": round(num_samples / seconds_per_epoch, 1),
-        "matmul_seconds_per_epoch": round(matmul_seconds, 3),
-        "epoch_over_matmul_ratio": round(seconds_per_epoch / matmul_seconds, 3),
-        "peak_memory_mib": round(provenance.peak_memory_mib(), 1),
-        "provenance": provenance.describe(device, dataset),
-    }
+    run_log = provenance.run_record(
+        device, dataset, test_accuracy=final.test_accuracy, train_accuracy=final.train_accuracy,
+        train_samples=num_samples, seconds=round(total_seconds, 2),
+        seconds_per_epoch=round(seconds_per_epoch, 3),
+        matmul_seconds_per_epoch=round(matmul_seconds, 3),
+        epoch_over_matmul_ratio=round(seconds_per_epoch / matmul_seconds, 3),
+        epoch_seconds=[round(result.seconds, 3) for result in history])
     with files.replace_together() as outputs:
         files.save_torch(outputs.file(layout.DENSE_MODEL), model.state_dict_from_weights(
             [weight.detach().cpu() for weight in network.weights()]))
-        files.write_csv(outputs.file(layout.TRAIN_HISTORY),
-                        [dataclasses.asdict(result) for result in history])
-        files.write_json(outputs.file(layout.METRICS_DIR / "train.json"), train_metrics)
+        files.write_csv(outputs.file(layout.TRAIN_HISTORY), training.history_table(history))
+        files.write_json(outputs.file(layout.stage_log("train")), run_log)
     logger.info("test accuracy %.4f; wrote %s", final.test_accuracy, layout.DENSE_MODEL)
 
 

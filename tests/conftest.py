@@ -59,7 +59,7 @@ def tiny_datasets(monkeypatch):
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 PIPELINE_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config",
-                  ".dvc/.gitignore", "stages", "prunekit")
+                  ".dvc/.gitignore", ".dvc/plots", "stages", "prunekit")
 TINY_PARAMS = {
     "train": {"hidden_sizes": [32, 16], "epochs": 1, "batch_size": 128, "limit": 1000},
     "prune": {"k_list": [0, 50, 90]},

@@ -187,36 +187,40 @@ def test_benchmark_network_times_every_plan_at_every_batch_size(tiny_rows):
 
 def test_summary_and_series_tables_have_the_expected_shape(tiny_rows):
     summary = benchmarking.summarize_rows(tiny_rows, headline_cases=[("unit", 90), ("unit", 50)],
-                                          headline_batch=8)
+                                          headline_batches=[8, 64])
     assert set(summary) == {"headline", "dense_median_ms", "fastest"}
-    assert set(summary["headline"]) == {"unit_k90_batch8"}  # k50 was not measured.
-    assert set(summary["headline"]["unit_k90_batch8"]) == {
-        "plan", "speedup", "ideal_speedup", "nonzero_ideal_speedup"}
+    # Only measured cases and batch sizes: k50 and batch 64 were not.
+    assert list(summary["headline"]) == ["batch8"]
+    fastest_unit_k90 = summary["fastest"]["unit"]["k90"]["batch8"]
+    assert summary["headline"]["batch8"] == {"unit_k90": fastest_unit_k90["speedup"]}
     assert set(summary["dense_median_ms"]) == {"batch1", "batch8"}
     assert set(summary["fastest"]) == {"weight", "unit"}
     assert set(summary["fastest"]["weight"]) == {"k0", "k90"}
     assert set(summary["fastest"]["weight"]["k90"]) == {"batch1", "batch8"}
-    assert set(summary["fastest"]["weight"]["k90"]["batch8"]) == {"plan", "speedup",
-                                                                  "ideal_speedup"}
+    assert set(fastest_unit_k90) == {"plan", "speedup", "ideal_speedup"}
 
     tables = benchmarking.series_tables(tiny_rows)
-    assert set(tables) == {"weight_batch1", "weight_batch8", "unit_batch1", "unit_batch8"}
+    assert set(tables) == {"batch1", "batch8"}
     for table in tables.values():
-        assert [row["k"] for row in table] == [0, 90]  # Sorted by sparsity.
-        assert list(table[0]) == ["k", "sparsity_percent", "fastest_plan", "fastest_speedup",
-                                  "compact_dense_speedup", "compact_hybrid_speedup",
-                                  "ideal_speedup"]
-    with pytest.raises(ValueError, match="lacks"):
-        benchmarking.series_tables(tiny_rows, plans=["compact_csr"])
+        assert [(row["series"], row["k"]) for row in table] == [
+            (f"{method}: {kind}", k) for method in ("unit", "weight")
+            for kind in ("fastest plan", "ideal") for k in (0, 90)]
+        assert list(table[0]) == ["series", "method", "k", "sparsity_percent", "speedup", "plan"]
+    fastest_row = next(row for row in tiny_rows if row["is_fastest"] and row["batch_size"] == 8
+                       and row["method"] == "unit" and row["k"] == 90)
+    unit_k90 = [row for row in tables["batch8"] if row["method"] == "unit" and row["k"] == 90]
+    assert [(row["plan"], row["speedup"]) for row in unit_k90] == [
+        (fastest_row["plan"], fastest_row["speedup_vs_dense"]),
+        ("ideal", fastest_row["nonzero_ideal_speedup"])]
 
 
 def test_summaries_and_figure_accept_rows_read_back_from_csv(tiny_rows):
     as_text = [{key: str(value) for key, value in row.items()} for row in tiny_rows]
     summary = benchmarking.summarize_rows(as_text, headline_cases=[("weight", 90)],
-                                          headline_batch=1)
+                                          headline_batches=[1])
     assert summary == benchmarking.summarize_rows(tiny_rows, headline_cases=[("weight", 90)],
-                                                  headline_batch=1)
-    assert len(benchmarking.series_tables(as_text)["unit_batch8"]) == 2
+                                                  headline_batches=[1])
+    assert len(benchmarking.series_tables(as_text)["batch8"]) == 8
     figure = plotting.speedup_figure(as_text)
     assert [axes.get_title() for axes in figure.axes] == ["batch 1", "batch 8"]
     assert all(axes.get_yscale() == "log" for axes in figure.axes)
@@ -249,22 +253,27 @@ def test_stage_writes_metrics_and_tables_for_a_tiny_network(tmp_path, monkeypatc
         runpy.run_path(str(REPO / "stages" / "benchmark.py"))["main"]()
     finally:
         torch.set_num_threads(threads)
-    metrics = files.read_json(layout.METRICS_DIR / "benchmark.json")
-    assert metrics["provenance"]["num_threads"] == 1
-    assert metrics["provenance"]["torch_version"] == torch.__version__
-    assert set(metrics["headline"]) == {"unit_k90_batch256"}
-    assert set(metrics["fastest"]["weight"]["k90"]) == {"batch1", "batch256"}
+    metrics = files.read_json(layout.BENCHMARK_METRICS)
+    log = files.read_json(layout.stage_log("benchmark"))
+    assert log["provenance"]["num_threads"] == 1
+    assert log["provenance"]["torch_version"] == torch.__version__
+    assert set(metrics) == {"speedup", "file_size_vs_dense"}
+    assert set(metrics["speedup"]) == {"batch1", "batch256"}
+    # The headline cases that were pruned (k95 and k99 were not).
+    assert set(metrics["speedup"]["batch256"]) == {"weight_k90", "unit_k90"}
+    assert set(log["fastest"]["weight"]["k90"]) == {"batch1", "batch256"}
     # Unit k100 removes whole layers: no multiply-add is left, the ideal speed-up is unbounded.
-    assert metrics["fastest"]["unit"]["k100"]["batch256"]["ideal_speedup"] is None
-    sizes_vs_dense = metrics["file_size_vs_dense"]["unit"]
+    assert log["fastest"]["unit"]["k100"]["batch256"]["ideal_speedup"] is None
     unit_k90_bytes = layout.pruned_model("unit", "k90").stat().st_size
-    assert sizes_vs_dense["k90"] == round(unit_k90_bytes / layout.DENSE_MODEL.stat().st_size, 4)
-    assert sizes_vs_dense["k90"] < sizes_vs_dense["k0"]
-    tables = sorted(path.name for path in layout.BENCHMARK_TABLES.iterdir())
-    assert tables == ["all.csv", "unit_batch1.csv", "unit_batch256.csv", "weight_batch1.csv",
-                      "weight_batch256.csv"]
-    rows = files.read_csv(layout.BENCHMARK_TABLES / "all.csv")
-    assert tuple(rows[0]) == benchmarking.ROW_KEYS
+    assert set(metrics["file_size_vs_dense"]) == {"weight_k90", "unit_k90"}
+    assert metrics["file_size_vs_dense"]["unit_k90"] == round(
+        unit_k90_bytes / layout.DENSE_MODEL.stat().st_size, 4)
+    assert sorted(path.name for path in layout.BENCHMARK_TABLES.iterdir()) == ["all.csv",
+                                                                               "speedup"]
+    assert sorted(path.name for path in (layout.BENCHMARK_TABLES / "speedup").iterdir()) == [
+        "batch1.csv", "batch256.csv"]
+    rows = files.read_table(layout.BENCHMARK_TABLES / "all.csv")
+    assert tuple(rows.columns) == benchmarking.ROW_KEYS
     assert len(rows) == 2 * sum(len(sparse_inference.build_plans(
         pruning.prune(dense, method, percent),
         compact.compact(pruning.prune(dense, method, percent))))

@@ -55,8 +55,9 @@ def test_csv_needs_rows(tmp_path):
     with pytest.raises(ValueError, match="no rows"):
         files.write_csv(tmp_path / "t.csv", [])
     files.write_csv(tmp_path / "t.csv", [{"k": 0, "acc": 0.5}, {"k": 90, "acc": 0.25}])
-    assert files.read_csv(tmp_path / "t.csv") == [{"k": "0", "acc": "0.5"},
-                                                  {"k": "90", "acc": "0.25"}]
+    assert (tmp_path / "t.csv").read_text() == "k,acc\n0,0.5\n90,0.25\n"
+    assert files.read_table(tmp_path / "t.csv").to_dict("records") == [
+        {"k": 0, "acc": 0.5}, {"k": 90, "acc": 0.25}]
 
 
 def test_saved_checkpoints_are_byte_identical_whatever_the_temporary_name(tmp_path):
@@ -67,15 +68,21 @@ def test_saved_checkpoints_are_byte_identical_whatever_the_temporary_name(tmp_pa
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
 
 
-def test_numeric_tables_name_the_bad_file(tmp_path):
+def test_tables_name_the_bad_file_and_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.csv not found; run the stage"):
+        files.read_table(tmp_path / "missing.csv")
     (tmp_path / "empty.csv").write_text("epoch,loss\n")
-    with pytest.raises(files.InvalidFileError, match="empty.csv has no rows"):
-        files.read_numeric_csv(tmp_path / "empty.csv")
+    with pytest.raises(files.InvalidFileError, match="empty.csv has no rows; rerun"):
+        files.read_table(tmp_path / "empty.csv")
     (tmp_path / "text.csv").write_text("epoch,loss\n1,high\n")
-    with pytest.raises(files.InvalidFileError, match="text.csv holds a value that is not a number"):
-        files.read_numeric_csv(tmp_path / "text.csv")
+    with pytest.raises(files.InvalidFileError,
+                       match="text.csv holds a value that is not a number in column 'loss'"):
+        files.read_table(tmp_path / "text.csv", numeric=("epoch", "loss"))
+    with pytest.raises(files.InvalidFileError, match="text.csv lacks the column 'accuracy'"):
+        files.read_table(tmp_path / "text.csv", numeric=("accuracy",))
     (tmp_path / "good.csv").write_text("epoch,loss\n1,0.5\n")
-    assert files.read_numeric_csv(tmp_path / "good.csv") == [{"epoch": 1.0, "loss": 0.5}]
+    table = files.read_table(tmp_path / "good.csv", numeric=("epoch", "loss"))
+    assert table.to_dict("records") == [{"epoch": 1, "loss": 0.5}]
 
 
 def test_ctrl_c_during_the_final_renames_waits_until_they_are_done(tmp_path, monkeypatch):

@@ -30,7 +30,7 @@ def trained(tmp_path_factory):
 
 
 def snapshot(workspace):
-    outputs = ["models/dense.pt", "metrics/train.json", "plots/train/history.csv"]
+    outputs = ["models/dense.pt", "logs/train.json", "plots/train/history.csv"]
     return {name: (workspace / name).read_bytes() for name in outputs}
 
 
@@ -102,7 +102,7 @@ def test_swapped_artifact_is_refused_before_any_evaluation(trained):
     assert result.returncode != 0
     assert "weight_k90.pt holds unit pruning at k=90, expected weight at k=90" in result.stderr
     assert "dvc repro prune" in result.stderr and "Traceback" not in result.stderr
-    assert not (trained / "metrics" / "evaluate.json").exists()
+    assert not (trained / "metrics" / "accuracy.json").exists()
 
 
 def test_model_of_another_architecture_is_refused_clearly(trained):
@@ -111,3 +111,19 @@ def test_model_of_another_architecture_is_refused_clearly(trained):
     assert result.returncode != 0
     assert "hidden sizes [32, 16], but train.hidden_sizes is [48, 16]" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_plot_stage_names_a_headline_file_without_the_dense_accuracy(trained):
+    (trained / "metrics").mkdir(exist_ok=True)
+    (trained / "metrics" / "accuracy.json").write_text('{"weight_k90": 0.5}\n')
+    result = run_stage(trained, "plot")
+    assert result.returncode != 0
+    assert "metrics/accuracy.json lacks the dense accuracy" in result.stderr
+    assert "dvc repro --force evaluate" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_input_error_under_dvc_says_how_to_restore_the_outputs(trained):
+    with edited_params(trained, "lr: 0.001", "lr: -1"):
+        result = run_stage(trained, "train", env={**os.environ, "DVC_STAGE": "train"})
+    assert result.returncode != 0
+    assert "'dvc checkout train' restores the last good ones" in result.stderr

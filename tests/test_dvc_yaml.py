@@ -1,0 +1,66 @@
+"""dvc.yaml lists, for every stage, exactly the project modules the stage imports."""
+
+import ast
+import pathlib
+
+import pytest
+import yaml
+from conftest import REPO
+
+PROJECT_PACKAGES = ("prunekit", "stages")
+STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def imported_names(path: pathlib.Path) -> set[str]:
+    """Every dotted name an import statement of ``path`` may load."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def module_file(name: str) -> pathlib.Path | None:
+    """The project file that importing ``name`` runs, or None for other packages."""
+    if name.split(".")[0] not in PROJECT_PACKAGES:
+        return None
+    base = REPO.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def import_closure(script: pathlib.Path) -> set[str]:
+    """The stage script, its package and every project module they import, repo-relative."""
+    pending, found = [script, script.parent / "__init__.py"], set()
+    while pending:
+        path = pending.pop()
+        if path in found:
+            continue
+        found.add(path)
+        for name in imported_names(path):
+            parts = name.split(".")
+            for end in range(1, len(parts) + 1):  # ``a.b.c`` runs a, a.b and a.b.c.
+                module = module_file(".".join(parts[:end]))
+                if module is not None:
+                    pending.append(module)
+    return {path.relative_to(REPO).as_posix() for path in found}
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_deps_are_exactly_its_import_closure(name):
+    stage = STAGES[name]
+    script = REPO / "stages" / f"{stage['cmd'].split('stages.')[1]}.py"
+    code_deps = {dep for dep in stage["deps"] if dep.endswith(".py")}
+    assert code_deps == import_closure(script)
+
+
+def test_the_closure_follows_imports_through_other_modules():
+    closure = import_closure(REPO / "stages" / "plot.py")
+    # plot imports plotting, which imports sparse_inference, which imports compact.
+    assert {"prunekit/plotting.py", "prunekit/sparse_inference.py",
+            "prunekit/compact.py"} <= closure
