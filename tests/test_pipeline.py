@@ -13,7 +13,7 @@ import pandas
 import pytest
 import torch
 import yaml
-from conftest import TINY_PARAMS, make_workspace, needs_fashion_mnist
+from conftest import REPO, TINY_PARAMS, make_workspace, needs_fashion_mnist
 
 from prunekit.pruning import count_to_prune as count
 
@@ -21,19 +21,25 @@ pytestmark = [needs_fashion_mnist, pytest.mark.slow]
 STAGES = ("download", "train", "prune", "evaluate", "benchmark", "plot")
 
 
-def run(workspace, *command, check=True):
+# The README's command for comparing experiments on a 200-column terminal.
+EXP_TABLE = ("exp", "show", "--only-changed", "--drop", "Created|speedup|file_size|.*/")
+
+
+def run(workspace, *command, check=True, columns=None):
     """Runs a command in the workspace with this interpreter's folder first on PATH."""
     bin_folder = pathlib.Path(sys.executable).parent
     env = {**os.environ, "DVC_NO_ANALYTICS": "1",
            "PATH": f"{bin_folder}{os.pathsep}{os.environ['PATH']}"}
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
     result = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         pytest.fail(f"{command} failed:\n{result.stdout}\n{result.stderr}")
     return result
 
 
-def dvc(workspace, *args, check=True):
-    return run(workspace, sys.executable, "-m", "dvc", *args, check=check)
+def dvc(workspace, *args, check=True, columns=None):
+    return run(workspace, sys.executable, "-m", "dvc", *args, check=check, columns=columns)
 
 
 def stages_run(result):
@@ -144,6 +150,15 @@ def test_changing_k_list_reruns_prune_and_later_but_not_train(workspace):
     assert "prune.k_list" in dvc(workspace, "params", "diff").stdout
     experiments = dvc(workspace, "exp", "show", "--csv").stdout
     assert "k_list" in experiments.splitlines()[0] and '"[0, 90]"' in experiments
+
+
+def test_the_readme_experiment_table_fits_200_columns(workspace):
+    command = "dvc " + " ".join(f"'{word}'" if "|" in word else word for word in EXP_TABLE)
+    assert command in (REPO / "README.md").read_text()
+    table = dvc(workspace, *EXP_TABLE, "--no-pager", columns=200).stdout
+    header = table.splitlines()[1].split()
+    assert header[:5] == ["Experiment", "dense", "weight_k90", "unit_k50", "prune.k_list"]
+    assert "…" not in table and len(table.splitlines()) >= 6  # Workspace, main and one exp.
 
 
 def test_changing_a_plot_setting_reruns_only_plot(workspace):
