@@ -22,7 +22,8 @@ STAGES = ("download", "train", "prune", "evaluate", "benchmark", "plot")
 
 
 # The README's command for comparing experiments on a 200-column terminal.
-EXP_TABLE = ("exp", "show", "--only-changed", "--drop", "Created|speedup|file_size|.*/")
+EXP_TABLE = ("exp", "show", "--only-changed", "--keep", "dense|weight_k|unit_k", "--drop",
+             "Created|speedup|file_size|.*/")
 
 
 def run(workspace, *command, check=True, columns=None):
