@@ -8,7 +8,8 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ class Recipe:
         """Rejects values no training could use.
 
         Raises:
-            ValueError: Naming every bad field, its value and what is allowed.
+            ValueError: Naming every bad field, its value and what is allowed, one per line.
         """
         problems = []
         if self.optimizer not in OPTIMIZERS:
@@ -70,7 +71,46 @@ class Recipe:
             if not _finite_number(value) or value < 0:
                 problems.append(f"{name}: got {value!r}; allowed: a number >= 0 (0 is off)")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
+
+
+def parse_recipes(raw: Mapping[str, Any]) -> dict[str, Recipe]:
+    """Builds named recipes from a mapping such as ``{"l1": {"l1": 1e-5}}``, checking them all.
+
+    Fields left out take :class:`Recipe`'s defaults (today's Adam with cosine decay).
+
+    Args:
+        raw: Recipe name to a mapping of :class:`Recipe` fields.
+
+    Returns:
+        The recipes, in the mapping's order.
+
+    Raises:
+        ValueError: Listing every problem at once, each as ``<name>.<field>: ...``: no recipe,
+            a recipe that is not a mapping, an unknown field, or a value :class:`Recipe` rejects.
+    """
+    fields = [field.name for field in dataclasses.fields(Recipe)]
+    if not isinstance(raw, Mapping) or not raw:
+        raise ValueError(f"expected a non-empty mapping of recipe names to fields, got {raw!r}")
+    problems = []
+    recipes = {}
+    for name, settings in raw.items():
+        if not isinstance(settings, Mapping):
+            problems.append(f"{name}: expected a mapping of fields ({', '.join(fields)}), "
+                            f"got {settings!r}")
+            continue
+        unknown = [key for key in settings if key not in fields]
+        problems.extend(f"{name}.{key}: unknown field; allowed: {', '.join(fields)}"
+                        for key in unknown)
+        if unknown:
+            continue
+        try:
+            recipes[name] = Recipe(**settings)
+        except ValueError as error:
+            problems.extend(f"{name}.{problem}" for problem in str(error).splitlines())
+    if problems:
+        raise ValueError("\n".join(problems))
+    return recipes
 
 
 def _finite_number(value: object) -> bool:
