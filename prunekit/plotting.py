@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas
@@ -144,4 +144,155 @@ def speedup_figure(rows: Iterable[Mapping[str, Any]],
     figure.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)),
                   fontsize="small")
     figure.suptitle(title)
+    return figure
+
+
+RECIPE_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
+                 "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+
+
+def _recipe_color(recipes: Sequence[str], recipe: str) -> str:
+    """Gives each recipe the same colour in every chart, in the order recipes are listed."""
+    return RECIPE_COLORS[list(recipes).index(recipe) % len(RECIPE_COLORS)]
+
+
+def _percent_band(axes: Any, rows: Any, x: str, color: str, label: str | None,
+                  linestyle: str = "-") -> None:
+    """Draws a mean accuracy line and its min-max band, fractions as percent.
+
+    Args:
+        axes: The matplotlib axes.
+        rows: A DataFrame with ``accuracy_mean``, ``accuracy_min``, ``accuracy_max`` and the
+            ``x`` column (fractions), sorted by ``x``.
+        x: The column for the x axis.
+        color: Line and band colour.
+        label: Legend label of the line, or None for none.
+        linestyle: The line style.
+    """
+    xs = 100 * rows[x].to_numpy(dtype=float)
+    axes.plot(xs, 100 * rows["accuracy_mean"].to_numpy(dtype=float), color=color,
+              linestyle=linestyle, marker="o" if linestyle == "-" else None, markersize=3,
+              label=label)
+    axes.fill_between(xs, 100 * rows["accuracy_min"].to_numpy(dtype=float),
+                      100 * rows["accuracy_max"].to_numpy(dtype=float), color=color,
+                      alpha=0.2 if linestyle == "-" else 0.08, linewidth=0)
+
+
+def _accuracy_axes(axes: Any, xlabel: str) -> None:
+    """Labels an accuracy chart in percent, from 0 to 100 on both axes, with chance marked."""
+    axes.axhline(10, color="lightgrey", linestyle=":", label="chance (10 %)")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("Test accuracy (%)")
+    axes.set_xlim(0, 100)
+    axes.set_ylim(0, 100)
+    axes.grid(alpha=0.3)
+
+
+def seeds_sparsity_accuracy_figure(aggregated: Any, dataset: str) -> mpl_figure.Figure:
+    """Draws accuracy against sparsity per method: a mean line and min-max band per recipe.
+
+    The random control (same count per matrix, chosen at random) is drawn dashed in the
+    recipe's colour beside its magnitude curve.
+
+    Args:
+        aggregated: :func:`prunekit.aggregate.aggregate_seeds` output (a DataFrame).
+        dataset: Dataset name for the title.
+
+    Returns:
+        The figure, one panel per method.
+    """
+    whole = aggregated[aggregated["scope"] == "all"]
+    methods = [method for method in ("weight", "unit") if (whole["method"] == method).any()]
+    recipes = list(whole["recipe"].unique())
+    figure = mpl_figure.Figure(figsize=(6 * len(methods), 4.8), layout="constrained")
+    panels = figure.subplots(1, len(methods), squeeze=False, sharey=True)[0]
+    for axes, method in zip(panels, methods, strict=True):
+        for recipe in recipes:
+            color = _recipe_color(recipes, recipe)
+            for control, linestyle in (("magnitude", "-"), ("random", "--")):
+                rows = whole[(whole["method"] == method) & (whole["recipe"] == recipe)
+                             & (whole["control"] == control)].sort_values("sparsity")
+                if len(rows):
+                    label = recipe if control == "magnitude" else f"{recipe}: random control"
+                    _percent_band(axes, rows, "sparsity", color, label, linestyle)
+        _accuracy_axes(axes, "Sparsity of the whole network (% of weights that are zero)")
+        axes.set_title(METHOD_LABELS.get(method, method))
+    handles, labels = panels[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside right upper", fontsize="small")
+    figure.suptitle(f"Pruning without retraining, mean and min-max over seeds ({dataset}); "
+                    "dashed: random pruning of as many weights or units")
+    return figure
+
+
+def layer_sensitivity_figure(aggregated: Any, method: str, recipe: str, dataset: str
+                             ) -> mpl_figure.Figure:
+    """Draws accuracy when one matrix alone is pruned, against k, one line per matrix.
+
+    Args:
+        aggregated: :func:`prunekit.aggregate.aggregate_seeds` output (a DataFrame).
+        method: ``weight`` or ``unit``.
+        recipe: The training recipe whose networks are shown.
+        dataset: Dataset name for the title.
+
+    Returns:
+        The figure; pruning every prunable matrix at once is drawn in black for reference.
+
+    Raises:
+        ValueError: If there are no rows for ``method`` and ``recipe``.
+    """
+    rows = aggregated[(aggregated["method"] == method) & (aggregated["recipe"] == recipe)
+                      & (aggregated["control"] == "magnitude")]
+    if rows.empty:
+        raise ValueError(f"no {method} pruning rows for recipe {recipe!r}")
+    rows = rows.assign(fraction=rows["k"] / 100)
+    figure = mpl_figure.Figure(figsize=(7, 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    scopes = sorted(scope for scope in rows["scope"].unique() if scope != "all")
+    for index, scope in enumerate(scopes):
+        _percent_band(axes, rows[rows["scope"] == scope].sort_values("k"), "fraction",
+                      RECIPE_COLORS[index % len(RECIPE_COLORS)], f"only {scope} pruned")
+    if (rows["scope"] == "all").any():
+        _percent_band(axes, rows[rows["scope"] == "all"].sort_values("k"), "fraction", "black",
+                      "all prunable matrices")
+    _accuracy_axes(axes, "k: share pruned of each pruned matrix (%)")
+    axes.set_title(f"Layer sensitivity: {METHOD_LABELS.get(method, method)}\n"
+                   f"recipe {recipe}, mean and min-max over seeds ({dataset})")
+    axes.legend(loc="lower left", fontsize="small")
+    return figure
+
+
+def recipe_training_figure(history: Any, dataset: str) -> mpl_figure.Figure:
+    """Draws training loss and test accuracy per epoch: per recipe, mean and min-max over seeds.
+
+    Args:
+        history: A DataFrame with ``recipe``, ``seed``, ``epoch``, ``train_loss`` and
+            ``test_accuracy`` (fraction) columns.
+        dataset: Dataset name for the title.
+
+    Returns:
+        The figure.
+    """
+    figure = mpl_figure.Figure(figsize=(11, 4.2), layout="constrained")
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    recipes = list(history["recipe"].unique())
+    for recipe in recipes:
+        color = _recipe_color(recipes, recipe)
+        per_epoch = history[history["recipe"] == recipe].groupby("epoch")
+        for axes, column, scale in ((loss_axes, "train_loss", 1), (accuracy_axes,
+                                                                   "test_accuracy", 100)):
+            stats = per_epoch[column].agg(["mean", "min", "max"])
+            axes.plot(stats.index, scale * stats["mean"], color=color, marker="o",
+                      markersize=3, label=recipe)
+            axes.fill_between(stats.index, scale * stats["min"], scale * stats["max"],
+                              color=color, alpha=0.2, linewidth=0)
+    loss_axes.set_title("Training cross-entropy (penalties excluded)")
+    loss_axes.set_ylabel("Loss (nats per sample)")
+    loss_axes.set_yscale("log")
+    accuracy_axes.set_title("Test accuracy")
+    accuracy_axes.set_ylabel("Accuracy (%)")
+    for axes in (loss_axes, accuracy_axes):
+        axes.set_xlabel("Epoch")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    figure.suptitle(f"Training recipes on {dataset}, mean and min-max over seeds")
     return figure

@@ -1,9 +1,13 @@
 """Magnitude pruning without retraining: scoring, choosing what to remove, and masking.
 
-All functions are pure: they take tensors and return new tensors. Scores are separate from
-masks, so that each pruning method is one scoring rule plus one shared selection rule.
-Ties are broken by position: among equal scores, the earlier element (flat index for weights,
-row index for units) is pruned first.
+All functions are pure: they take tensors (and, for the random control, an explicit seeded
+generator) and return new tensors. Scores are separate from masks, so that each pruning method
+is one scoring rule plus one shared selection rule. Ties are broken by position: among equal
+scores, the earlier element (flat index for weights, row index for units) is pruned first.
+
+Two variants serve as controls: random pruning removes the same number of weights or rows per
+matrix as magnitude pruning, chosen uniformly at random; single-layer pruning prunes one
+matrix only and keeps the others intact.
 """
 
 from __future__ import annotations
@@ -124,6 +128,102 @@ def keep_masks(weights: Sequence[torch.Tensor], method: str, percent: float
     return [*masks, torch.ones_like(weights[-1], dtype=torch.bool)]
 
 
+def random_weight_keep_mask(weight: torch.Tensor, percent: float, generator: torch.Generator
+                            ) -> torch.Tensor:
+    """Keeps all but ``percent`` % of the weights, chosen uniformly at random.
+
+    Removes as many weights as :func:`weight_keep_mask`. A generator in the same state gives
+    nested masks: what is pruned at a lower percent is also pruned at a higher one.
+
+    Args:
+        weight: A (out, in) matrix; only its shape is used.
+        percent: Share of its weights to prune, from 0 to 100.
+        generator: CPU generator that draws the order of removal.
+
+    Returns:
+        A bool (out, in) mask, True where the weight is kept.
+    """
+    order = torch.randperm(weight.numel(), generator=generator)
+    pruned = torch.zeros(weight.numel(), dtype=torch.bool)
+    pruned[order[:count_to_prune(percent, weight.numel())]] = True
+    return ~pruned.reshape(weight.shape)
+
+
+def random_unit_keep_mask(weight: torch.Tensor, percent: float, generator: torch.Generator
+                          ) -> torch.Tensor:
+    """Keeps all but ``percent`` % of the rows (output neurons), chosen uniformly at random.
+
+    Args:
+        weight: A (out, in) matrix; only its shape is used.
+        percent: Share of its rows to prune, from 0 to 100.
+        generator: CPU generator that draws the order of removal.
+
+    Returns:
+        A bool (out, in) mask, True where the weight is kept (whole rows are False).
+    """
+    order = torch.randperm(weight.shape[0], generator=generator)
+    pruned_rows = torch.zeros(weight.shape[0], dtype=torch.bool)
+    pruned_rows[order[:count_to_prune(percent, weight.shape[0])]] = True
+    return (~pruned_rows)[:, None].expand(weight.shape).clone()
+
+
+_RANDOM_KEEP_MASKS = {"weight": random_weight_keep_mask, "unit": random_unit_keep_mask}
+
+
+def random_keep_masks(weights: Sequence[torch.Tensor], method: str, percent: float,
+                      generator: torch.Generator) -> list[torch.Tensor]:
+    """Computes random-control masks: per matrix, as many removals as :func:`keep_masks`.
+
+    Args:
+        weights: The (out, in) matrices, first layer first; the last keeps everything.
+        method: ``weight`` (random weights) or ``unit`` (random rows).
+        percent: Share to prune from each prunable matrix, from 0 to 100.
+        generator: CPU generator, consumed matrix by matrix, first layer first.
+
+    Returns:
+        One bool mask per matrix, True where the weight is kept.
+
+    Raises:
+        ValueError: If the method is unknown.
+    """
+    if method not in _RANDOM_KEEP_MASKS:
+        raise ValueError(f"unknown pruning method {method!r}; allowed: {', '.join(METHODS)}")
+    masks = [_RANDOM_KEEP_MASKS[method](weight, percent, generator) for weight in weights[:-1]]
+    return [*masks, torch.ones_like(weights[-1], dtype=torch.bool)]
+
+
+def layer_keep_masks(weights: Sequence[torch.Tensor], method: str, percent: float, layer: int
+                     ) -> list[torch.Tensor]:
+    """Computes masks that prune matrix ``layer`` only, as :func:`keep_masks` would prune it.
+
+    Args:
+        weights: The (out, in) matrices, first layer first.
+        method: ``weight`` or ``unit``.
+        percent: Share to prune from matrix ``layer``, from 0 to 100.
+        layer: Index of the matrix to prune; any but the last.
+
+    Returns:
+        One bool mask per matrix, all True except that of ``layer``.
+
+    Raises:
+        ValueError: If the method is unknown or ``layer`` is not a prunable matrix.
+    """
+    if method not in _KEEP_MASKS:
+        raise ValueError(f"unknown pruning method {method!r}; allowed: {', '.join(METHODS)}")
+    if not 0 <= layer < len(weights) - 1:
+        raise ValueError(f"layer must be from 0 to {len(weights) - 2} (the last matrix is never "
+                         f"pruned), got {layer}")
+    return [_KEEP_MASKS[method](weight, percent) if index == layer
+            else torch.ones_like(weight, dtype=torch.bool)
+            for index, weight in enumerate(weights)]
+
+
+def apply_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]
+                ) -> list[torch.Tensor]:
+    """Returns copies of the matrices with the weights outside their masks set to zero."""
+    return [weight.detach() * mask for weight, mask in zip(weights, masks, strict=True)]
+
+
 def prune(weights: Sequence[torch.Tensor], method: str, percent: float) -> list[torch.Tensor]:
     """Returns copies of the matrices with the pruned weights set to zero (no retraining).
 
@@ -135,8 +235,7 @@ def prune(weights: Sequence[torch.Tensor], method: str, percent: float) -> list[
     Returns:
         The masked matrices.
     """
-    return [weight.detach() * mask for weight, mask in
-            zip(weights, keep_masks(weights, method, percent), strict=True)]
+    return apply_masks(weights, keep_masks(weights, method, percent))
 
 
 def count_zero_weights(weights: Sequence[torch.Tensor]) -> tuple[int, int]:

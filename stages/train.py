@@ -53,7 +53,8 @@ def main() -> None:
                 config.epochs, device)
     started = time.perf_counter()
     history = training.fit(network, train_split, test_split, config.epochs, config.batch_size,
-                           config.lr, config.seed, on_epoch_start=progress_bar)
+                           training.Recipe(lr=config.lr), config.seed,
+                           on_epoch_start=progress_bar)
     total_seconds = time.perf_counter() - started
     for bar in bars:
         bar.close()

@@ -1,13 +1,13 @@
 """Every chart has a title, axis labels in percent where people read them, and a legend."""
 
-import pandas
+import pandas as pd
 import pytest
 
-from prunekit import plotting, training
+from prunekit import aggregate, plotting, training
 
 
 def test_sparsity_accuracy_chart_is_labelled_with_a_curve_per_method():
-    table = pandas.DataFrame({"method": ["weight", "weight", "unit", "unit"],
+    table = pd.DataFrame({"method": ["weight", "weight", "unit", "unit"],
                               "sparsity_percent": [89.9, 0.0, 0.0, 89.9],
                               "accuracy_percent": [60.0, 90.0, 90.0, 20.0]})
     figure = plotting.sparsity_accuracy_figure(table, dense_accuracy=0.9, dataset="mnist")
@@ -23,7 +23,7 @@ def test_sparsity_accuracy_chart_is_labelled_with_a_curve_per_method():
 
 
 def test_training_chart_shows_loss_and_accuracy_for_both_splits():
-    history = pandas.DataFrame(training.history_table([
+    history = pd.DataFrame(training.history_table([
         training.EpochResult(epoch, 1 / epoch, 0.8, 1.2 / epoch, 0.7, seconds=1.0)
         for epoch in (1, 2, 3)]))
     figure = plotting.training_curve_figure(history, "fashion-mnist")
@@ -34,3 +34,54 @@ def test_training_chart_shows_loss_and_accuracy_for_both_splits():
         assert [text.get_text() for text in axes.get_legend().get_texts()] == ["train", "test"]
     assert list(figure.axes[1].get_lines()[1].get_ydata()) == [70.0] * 3  # Test, in percent.
     assert figure.get_suptitle() == "Training the dense MLP on fashion-mnist"
+
+
+def _aggregated():
+    rows = []
+    for recipe, shift in (("adam", 0.0), ("l1", 0.1)):
+        for seed in (0, 1):
+            for method in ("weight", "unit"):
+                for k, accuracy in ((0, 0.9), (50, 0.8), (90, 0.4)):
+                    for control, scope in (("magnitude", "all"), ("random", "all"),
+                                           ("magnitude", "W1"), ("magnitude", "W2")):
+                        rows.append({"recipe": recipe, "seed": seed, "method": method,
+                                     "control": control, "scope": scope, "draw": 0, "k": k,
+                                     "sparsity": k / 100, "dead_units": 0,
+                                     "accuracy": min(accuracy + shift + seed / 100, 1.0)})
+    return aggregate.aggregate_seeds(pd.DataFrame(rows))
+
+
+def test_seeds_chart_has_a_band_and_a_dashed_control_per_recipe():
+    figure = plotting.seeds_sparsity_accuracy_figure(_aggregated(), "fashion-mnist")
+    weight_axes = figure.axes[0]
+    assert weight_axes.get_title() == plotting.METHOD_LABELS["weight"]
+    assert "(%" in weight_axes.get_xlabel() and "(%)" in weight_axes.get_ylabel()
+    lines = {line.get_label(): line for line in weight_axes.get_lines()}
+    assert lines["adam"].get_linestyle() == "-"
+    assert lines["l1: random control"].get_linestyle() == "--"
+    assert list(lines["adam"].get_ydata()) == pytest.approx([90.5, 80.5, 40.5])  # Mean, %.
+    assert len(weight_axes.collections) == 4  # A band per recipe and control.
+    assert "fashion-mnist" in figure.get_suptitle()
+
+
+def test_layer_sensitivity_chart_draws_each_matrix_and_all():
+    figure = plotting.layer_sensitivity_figure(_aggregated(), "unit", "adam", "mnist")
+    (axes,) = figure.axes
+    labels = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert labels[:3] == ["only W1 pruned", "only W2 pruned", "all prunable matrices"]
+    assert "(%)" in axes.get_xlabel() and "unit" in axes.get_title()
+    assert list(axes.get_lines()[0].get_xdata()) == pytest.approx([0, 50, 90])
+    with pytest.raises(ValueError, match="no unit pruning rows for recipe 'sgd'"):
+        plotting.layer_sensitivity_figure(_aggregated(), "unit", "sgd", "mnist")
+
+
+def test_recipe_training_chart_has_a_line_per_recipe():
+    history = pd.DataFrame([{"recipe": recipe, "seed": seed, "epoch": epoch,
+                             "train_loss": 1 / epoch, "test_accuracy": 0.8 + seed / 100}
+                            for recipe in ("adam", "sgd") for seed in (0, 1)
+                            for epoch in (1, 2)])
+    figure = plotting.recipe_training_figure(history, "mnist")
+    loss_axes, accuracy_axes = figure.axes
+    assert [text.get_text() for text in accuracy_axes.get_legend().get_texts()] == ["adam", "sgd"]
+    assert list(accuracy_axes.get_lines()[0].get_ydata()) == pytest.approx([80.5, 80.5])
+    assert accuracy_axes.get_ylabel() == "Accuracy (%)" and loss_axes.get_xlabel() == "Epoch"

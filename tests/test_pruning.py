@@ -102,3 +102,44 @@ def test_percent_label_names_integers_without_decimals_and_never_collides():
     assert pruning.percent_label(90) == pruning.percent_label(90.0) == "k90"
     assert pruning.percent_label(97.5) == "k97.5"
     assert pruning.percent_label(33.3333333) != pruning.percent_label(33.33333)
+
+
+def _chain():
+    return [torch.arange(1.0, 21.0).reshape(4, 5), torch.arange(1.0, 13.0).reshape(3, 4),
+            torch.ones(2, 3)]
+
+
+@pytest.mark.parametrize("method", ["weight", "unit"])
+def test_random_control_prunes_as_many_as_magnitude_pruning_per_matrix(method):
+    weights = _chain()
+    for percent in (0, 25, 50, 90, 100):
+        magnitude = pruning.keep_masks(weights, method, percent)
+        random = pruning.random_keep_masks(weights, method, percent,
+                                           torch.Generator().manual_seed(0))
+        assert [int(mask.sum()) for mask in random] == [int(mask.sum()) for mask in magnitude]
+        assert random[-1].all()
+        if method == "unit":  # Whole rows go.
+            assert all(((mask.all(dim=1)) | (~mask).all(dim=1)).all() for mask in random)
+
+
+def test_random_control_is_seeded_nested_across_percents_and_not_magnitude():
+    weight = [torch.arange(1.0, 1001.0).reshape(25, 40), torch.ones(2, 25)]
+
+    def masks(percent, seed):
+        return pruning.random_keep_masks(weight, "weight", percent,
+                                         torch.Generator().manual_seed(seed))[0]
+
+    assert torch.equal(masks(50, seed=3), masks(50, seed=3))
+    assert not torch.equal(masks(50, seed=3), masks(50, seed=4))
+    assert torch.equal(masks(90, seed=3) & masks(50, seed=3), masks(90, seed=3))
+    assert not torch.equal(masks(50, seed=3), pruning.weight_keep_mask(weight[0], 50))
+
+
+@pytest.mark.parametrize("method", ["weight", "unit"])
+def test_single_layer_pruning_prunes_that_matrix_only(method):
+    weights = _chain()
+    masks = pruning.layer_keep_masks(weights, method, 50, layer=1)
+    assert masks[0].all() and masks[2].all()
+    assert torch.equal(masks[1], pruning.keep_masks(weights, method, 50)[1])
+    with pytest.raises(ValueError, match="layer must be from 0 to 1"):
+        pruning.layer_keep_masks(weights, method, 50, layer=2)

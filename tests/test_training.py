@@ -33,7 +33,7 @@ def _train(seed):
     training.make_deterministic(seed, num_threads=None)
     network = model.MLP([32, 16])
     history = training.fit(network, _tiny_split(0), _tiny_split(1), epochs=2, batch_size=16,
-                           lr=1e-2, seed=seed)
+                           recipe=training.Recipe(lr=1e-2), seed=seed)
     return [weight.detach().clone() for weight in network.weights()], history
 
 
@@ -52,8 +52,8 @@ def test_training_reduces_the_loss_on_learnable_data():
     images = 0.1 * torch.rand(256, 784)
     images[torch.arange(256), labels] += 1.0  # Pixel `label` is lit: a rule it can learn.
     split = data.Split(images, labels)
-    history = training.fit(model.MLP([64]), split, split, epochs=5, batch_size=32, lr=1e-2,
-                           seed=0)
+    history = training.fit(model.MLP([64]), split, split, epochs=5, batch_size=32,
+                           recipe=training.Recipe(lr=1e-2), seed=0)
     assert history[-1].train_loss < history[0].train_loss
     assert history[-1].test_accuracy > 0.9
 
@@ -80,3 +80,88 @@ def test_auto_device_is_the_cpu_without_cuda():
 def test_auto_device_picks_cuda_when_present(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert training.resolve_device("auto") == torch.device("cuda")
+
+
+def test_recipe_rejects_bad_fields_naming_each():
+    with pytest.raises(ValueError, match="l1: got -1e-05") as caught:
+        training.Recipe(optimizer="rmsprop", l1=-1e-5, group_lasso=float("nan"))
+    assert "optimizer: got 'rmsprop'" in str(caught.value)
+    assert "group_lasso: got nan" in str(caught.value)
+    with pytest.raises(ValueError, match="momentum: got 0.9; allowed: 0 unless optimizer is sgd"):
+        training.Recipe(momentum=0.9)
+    with pytest.raises(ValueError, match="schedule"):
+        training.Recipe(schedule="step")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'l2'"):
+        training.Recipe(l2=1.0)
+
+
+def test_penalty_gradients_match_autograd_and_spare_the_last_matrix():
+    weights = [torch.tensor([[3.0, -4.0], [0.0, 0.0], [0.0, -2.0]]),  # Rows of norm 5, 0, 2.
+               torch.tensor([[1.0, -1.0, 2.0]])]
+    added = [weight.clone().requires_grad_() for weight in weights]
+    for weight in added:
+        weight.grad = torch.zeros_like(weight)
+    training.add_penalty_gradients(added, l1=0.5, group_lasso=2.0)
+    expected_first = (0.5 * torch.tensor([[1.0, -1.0], [0.0, 0.0], [0.0, -1.0]])
+                      + 2.0 * torch.tensor([[0.6, -0.8], [0.0, 0.0], [0.0, -1.0]]))
+    assert torch.allclose(added[0].grad, expected_first)
+    assert torch.equal(added[1].grad, torch.zeros(1, 3))
+    autograd = [weight.clone().requires_grad_() for weight in weights]
+    value = training.penalty(autograd, l1=0.5, group_lasso=2.0)
+    assert value.item() == pytest.approx(0.5 * 9 + 2.0 * 7)
+    value.backward()
+    # A zero row's norm has no gradient; add_penalty_gradients takes 0 there. Compare the rest.
+    assert torch.allclose(autograd[0].grad[[0, 2]], expected_first[[0, 2]])
+
+
+def test_optimizer_and_schedule_follow_the_recipe():
+    weight = torch.nn.Parameter(torch.ones(2, 2))
+    optimizer, scheduler = training.make_optimizer(
+        [weight], training.Recipe(optimizer="sgd", lr=0.05, momentum=0.9, schedule="constant"),
+        total_steps=10)
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert optimizer.param_groups[0]["momentum"] == 0.9
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == 0.05
+    optimizer, scheduler = training.make_optimizer([weight], training.Recipe(lr=0.01),
+                                                   total_steps=4)
+    assert isinstance(optimizer, torch.optim.Adam)
+    for _ in range(4):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_l1_and_group_lasso_shrink_what_they_penalise():
+    def train(recipe):
+        training.make_deterministic(0, num_threads=None)
+        network = model.MLP([32, 16])
+        training.fit(network, _tiny_split(0), _tiny_split(1), epochs=3, batch_size=16,
+                     recipe=recipe, seed=0)
+        return network.weights()
+
+    plain = train(training.Recipe(lr=1e-2))
+    l1 = train(training.Recipe(lr=1e-2, l1=1e-2))
+    group = train(training.Recipe(lr=1e-2, group_lasso=1e-1))
+    assert training.penalty(l1, 1.0, 0.0) < 0.8 * training.penalty(plain, 1.0, 0.0)
+    assert training.penalty(group, 0.0, 1.0) < 0.8 * training.penalty(plain, 0.0, 1.0)
+
+
+def test_parse_recipes_fills_defaults_and_lists_every_problem():
+    recipes = training.parse_recipes({"adam": {}, "l1": {"l1": 1e-5},
+                                      "sgd": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}})
+    assert recipes["adam"] == training.Recipe()
+    assert recipes["l1"] == training.Recipe(l1=1e-5)
+    assert recipes["sgd"].momentum == 0.9
+    with pytest.raises(ValueError) as caught:
+        training.parse_recipes({"l1": {"l1": -1e-5}, "group": {"group_lasso": 1e-4, "l3": 1},
+                                "bad": 3})
+    assert str(caught.value).splitlines() == [
+        "l1.l1: got -1e-05; allowed: a number >= 0 (0 is off)",
+        "group.l3: unknown field; allowed: optimizer, lr, momentum, schedule, l1, group_lasso",
+        "bad: expected a mapping of fields (optimizer, lr, momentum, schedule, l1, "
+        "group_lasso), got 3"]
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        training.parse_recipes({})
