@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from prunekit import errors, provenance
 
@@ -44,3 +45,31 @@ def _restore_hint() -> str:
         return "\nthe outputs on disk are those of the last run that finished"
     return (f"\nDVC removed the outputs of stage '{stage}' before running it; "
             f"'dvc checkout {stage}' restores the last good ones from the DVC cache")
+
+
+def network_arguments(recipes: Sequence[str], seeds: Sequence[int] | None = None
+                      ) -> tuple[str, int | None]:
+    """Reads the recipe (and seed) a stage instance works on from its command line.
+
+    Args:
+        recipes: The recipe names of ``train.recipes``.
+        seeds: The seeds of ``train.seeds``, or None for a stage that takes no seed.
+
+    Returns:
+        The recipe and the seed (None without ``seeds``).
+
+    Raises:
+        errors.InputError: If the arguments are missing or not in params.yaml.
+    """
+    parser = argparse.ArgumentParser(description="One instance of a per-network stage.")
+    parser.add_argument("recipe", help="a recipe name of train.recipes")
+    if seeds is not None:
+        parser.add_argument("seed", type=int, help="a seed of train.seeds")
+    arguments = parser.parse_args()
+    if arguments.recipe not in recipes:
+        raise errors.InputError(f"recipe {arguments.recipe!r} is not in train.recipes "
+                                f"({', '.join(recipes)}); run the stages through dvc repro")
+    if seeds is not None and arguments.seed not in seeds:
+        raise errors.InputError(f"seed {arguments.seed} is not in train.seeds "
+                                f"({', '.join(map(str, seeds))}); run the stages through dvc repro")
+    return arguments.recipe, arguments.seed if seeds is not None else None

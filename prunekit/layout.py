@@ -6,48 +6,78 @@ from collections.abc import Sequence
 from prunekit import pruning
 
 DATA_DIR = pathlib.Path("data/idx")
-DENSE_MODEL = pathlib.Path("models/dense.pt")
-PRUNED_DIR = pathlib.Path("models/pruned")
+MODELS_DIR = pathlib.Path("models")
 METRICS_DIR = pathlib.Path("metrics")
 ACCURACY_METRICS = METRICS_DIR / "accuracy.json"
 BENCHMARK_METRICS = METRICS_DIR / "benchmark.json"
 PLOTS_DIR = pathlib.Path("plots")
+ACCURACY_TABLES = PLOTS_DIR / "accuracy"
+LAYER_TABLES = PLOTS_DIR / "layers"
 TRAIN_HISTORY = PLOTS_DIR / "train" / "history.csv"
-FILE_SIZES = PLOTS_DIR / "prune" / "file_sizes.csv"
-ACCURACY_TABLE = PLOTS_DIR / "evaluate" / "accuracy.csv"
+DEAD_UNITS = PLOTS_DIR / "dead_units.csv"
+FILE_SIZES = PLOTS_DIR / "file_sizes.csv"
 BENCHMARK_TABLES = PLOTS_DIR / "benchmark"
+SUMMARY_TABLE = PLOTS_DIR / "summary.csv"
+CHARTS_DIR = PLOTS_DIR / "charts"
 # Run records (timings, peak memory, provenance): DVC outputs, kept out of the metrics.
 LOGS_DIR = pathlib.Path("logs")
 
 
-def stage_log(stage: str) -> pathlib.Path:
-    """Returns the run record of a stage, e.g. logs/train.json."""
-    return LOGS_DIR / f"{stage}.json"
+def network_dir(recipe: str, seed: int) -> pathlib.Path:
+    """Returns the folder of one trained network and its results, e.g. models/adam/seed0."""
+    return MODELS_DIR / recipe / f"seed{seed}"
 
 
-def pruned_model(method: str, label: str) -> pathlib.Path:
-    """Returns the compact artifact path of one (method, k), e.g. models/pruned/unit_k90.pt.
+def dense_model(recipe: str, seed: int) -> pathlib.Path:
+    """Returns the dense network of a recipe and seed, e.g. models/adam/seed0/dense.pt."""
+    return network_dir(recipe, seed) / "dense.pt"
+
+
+def pruned_dir(recipe: str) -> pathlib.Path:
+    """Returns the folder of a recipe's compact pruned networks, e.g. models/adam/pruned."""
+    return MODELS_DIR / recipe / "pruned"
+
+
+def pruned_model(recipe: str, method: str, label: str) -> pathlib.Path:
+    """Returns the compact artifact of one (method, k), e.g. models/adam/pruned/unit_k90.pt.
 
     Args:
+        recipe: The training recipe's name.
         method: The pruning method, e.g. ``unit``.
         label: The k label from :func:`pruning.percent_label`, e.g. ``k90``.
-
-    Returns:
-        The path, relative to the repository root.
     """
-    return PRUNED_DIR / f"{method}_{label}.pt"
+    return pruned_dir(recipe) / f"{method}_{label}.pt"
 
 
-def pruned_models(methods: Sequence[str], k_list: Sequence[float]
+def pruned_models(recipe: str, methods: Sequence[str], k_list: Sequence[float]
                   ) -> dict[tuple[str, float], pathlib.Path]:
     """Returns the artifact path of every (method, k), methods first, in the given order.
 
     Args:
+        recipe: The training recipe's name.
         methods: The pruning methods, e.g. ``("weight", "unit")``.
         k_list: The pruning percentages, from 0 to 100.
 
     Returns:
         Per ``(method, percent)``, the path from :func:`pruned_model`.
     """
-    return {(method, percent): pruned_model(method, pruning.percent_label(percent))
+    return {(method, percent): pruned_model(recipe, method, pruning.percent_label(percent))
             for method in methods for percent in k_list}
+
+
+def stage_log(stage: str, recipe: str | None = None, seed: int | None = None) -> pathlib.Path:
+    """Returns a run record: logs/plot.json, logs/prune/adam.json, logs/train/adam/seed0.json."""
+    if recipe is None:
+        return LOGS_DIR / f"{stage}.json"
+    if seed is None:
+        return LOGS_DIR / stage / f"{recipe}.json"
+    return LOGS_DIR / stage / recipe / f"seed{seed}.json"
+
+
+# Files of one network, in its network_dir: training history, sweep table, evaluation summary.
+HISTORY_FILE = "history.csv"
+SWEEP_FILE = "sweep.csv"
+EVALUATION_FILE = "evaluate.json"
+# Files of one recipe's compact networks, in its pruned_dir.
+FILE_SIZES_FILE = "file_sizes.csv"
+BENCHMARK_FILE = "benchmark.csv"

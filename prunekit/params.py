@@ -17,10 +17,9 @@ from typing import Any
 
 import yaml
 
-from prunekit import errors
+from prunekit import errors, pruning, training
 
 DATASETS = ("fashion-mnist", "mnist")
-PRUNING_METHODS = ("weight", "unit")
 TRAIN_SET_SIZE = 60_000  # Both MNIST and Fashion-MNIST have 60,000 training images.
 PARAMS_FILE = "params.yaml"
 
@@ -33,6 +32,10 @@ class _NotAllowedError(ValueError):
     """Raised by a field rule with the description of what is allowed."""
 
 
+class _NestedProblemsError(ValueError):
+    """Raised by a rule for a mapping, with one ``<subkey>: <problem>`` line per problem."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DownloadParams:
     """Which dataset to fetch and an optional local folder to take it from first."""
@@ -43,13 +46,16 @@ class DownloadParams:
 
 @dataclasses.dataclass(frozen=True)
 class TrainParams:
-    """Architecture and optimisation settings of the dense network."""
+    """Architecture, seeds and training recipes of the dense networks (one per recipe and seed).
+
+    The first recipe is the reference; the first seed's networks are compacted and benchmarked.
+    """
 
     hidden_sizes: tuple[int, ...]
     epochs: int
     batch_size: int
-    lr: float
-    seed: int
+    seeds: tuple[int, ...]
+    recipes: dict[str, training.Recipe]
     limit: int | None
     device: str
     num_threads: int | None
@@ -57,10 +63,12 @@ class TrainParams:
 
 @dataclasses.dataclass(frozen=True)
 class PruneParams:
-    """Pruning percentages (0-100) and the methods to apply each one with."""
+    """Pruning percentages (0-100), methods, random-control draws and single-layer pruning."""
 
     k_list: tuple[float, ...]
     methods: tuple[str, ...]
+    random_draws: int
+    layer_sensitivity: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,6 +288,34 @@ def _device(value: Any) -> str:
     return value
 
 
+def _boolean(value: Any) -> bool:
+    """Accepts true or false."""
+    if not isinstance(value, bool):
+        raise _NotAllowedError("true or false")
+    return value
+
+
+def _recipes(value: Any) -> dict[str, training.Recipe]:
+    """Accepts a non-empty mapping of recipe names (letters, digits, _) to recipe fields.
+
+    Raises:
+        _NotAllowedError: If it is not such a mapping.
+        _NestedProblemsError: Naming each bad name, unknown field and bad value.
+    """
+    if not isinstance(value, Mapping) or not value:
+        raise _NotAllowedError("a non-empty mapping of recipe names to their fields, e.g. "
+                               "{adam: {optimizer: adam, lr: 0.001}}")
+    problems = [f"{name}: not a valid recipe name; allowed: letters, digits and _"
+                for name in value if not re.fullmatch(r"[A-Za-z0-9_]+", str(name))]
+    try:
+        recipes = training.parse_recipes(value)
+    except ValueError as error:
+        problems.extend(str(error).splitlines())
+    if problems:
+        raise _NestedProblemsError("\n".join(problems))
+    return recipes
+
+
 def _optional_string(value: Any) -> str | None:
     """Accepts null or a non-empty string.
 
@@ -306,15 +342,17 @@ _RULES: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
         "hidden_sizes": _hidden_sizes,
         "epochs": _integer(1),
         "batch_size": _integer(1),
-        "lr": _positive_number,
-        "seed": _integer(0),
+        "seeds": _unique_list(_integer(0), "an integer >= 0"),
+        "recipes": _recipes,
         "limit": _optional(_integer(1, TRAIN_SET_SIZE)),
         "device": _device,
         "num_threads": _optional(_integer(1)),
     }),
     "prune": (PruneParams, {
         "k_list": _unique_list(_percent, "a number from 0 to 100"),
-        "methods": _unique_list(_choice(PRUNING_METHODS), "one of " + ", ".join(PRUNING_METHODS)),
+        "methods": _unique_list(_choice(pruning.METHODS), "one of " + ", ".join(pruning.METHODS)),
+        "random_draws": _integer(0),
+        "layer_sensitivity": _boolean,
     }),
     "benchmark": (BenchmarkParams, {
         "batch_sizes": _unique_list(_integer(1), "an integer >= 1"),
@@ -371,6 +409,8 @@ def _section_problems(name: str, raw: Any) -> tuple[dict[str, Any], list[str]]:
             values[key] = rule(raw[key])
         except _NotAllowedError as allowed:
             problems.append(f"{name}.{key}: got {raw[key]!r}; allowed: {allowed}")
+        except _NestedProblemsError as nested:
+            problems.extend(f"{name}.{key}.{line}" for line in str(nested).splitlines())
     return values, problems
 
 

@@ -15,63 +15,34 @@ METHOD_LABELS = {"weight": "weight pruning (smallest |w|)",
 METHOD_COLORS = {"weight": "tab:blue", "unit": "tab:orange"}
 
 
-def sparsity_accuracy_figure(table: pandas.DataFrame, dense_accuracy: float, dataset: str
+def sparsity_accuracy_figure(curves: pandas.DataFrame, recipe: str, dataset: str
                              ) -> mpl_figure.Figure:
-    """Draws test accuracy against real network sparsity, one curve per pruning method.
+    """Draws one recipe's accuracy against sparsity, weight and unit pruning side by side.
 
     Args:
-        table: ``plots/evaluate/accuracy.csv``: ``method``, ``sparsity_percent`` and
-            ``accuracy_percent`` per pruned network.
-        dense_accuracy: Accuracy of the unpruned network (fraction), drawn as a reference.
+        curves: :func:`prunekit.aggregate.accuracy_curves` rows of one or both methods.
+        recipe: The recipe to draw.
         dataset: Dataset name for the title.
 
     Returns:
-        The figure.
+        The figure: per method, the mean over seeds with its min-max band, and the random
+        control dashed.
     """
-    figure = mpl_figure.Figure(figsize=(7, 4.5))
+    figure = mpl_figure.Figure(figsize=(7, 4.5), layout="constrained")
     axes = figure.add_subplot()
-    for method, rows in table.groupby("method", sort=False):
-        rows = rows.sort_values("sparsity_percent")
-        axes.plot(rows["sparsity_percent"], rows["accuracy_percent"], marker="o",
-                  color=METHOD_COLORS.get(method), label=METHOD_LABELS.get(method, method))
-    axes.axhline(100 * dense_accuracy, color="grey", linestyle=":",
-                 label=f"dense network ({100 * dense_accuracy:.2f} %)")
-    axes.axhline(10, color="lightgrey", linestyle="--", label="chance (10 %)")
-    axes.set_title(f"Pruning without retraining: accuracy vs sparsity ({dataset})")
-    axes.set_xlabel("Sparsity of the whole network (% of weights that are zero)")
-    axes.set_ylabel("Test accuracy (%)")
-    axes.set_xlim(0, 100)
-    axes.set_ylim(0, 100)
-    axes.grid(alpha=0.3)
-    axes.legend(loc="lower left")
-    return figure
-
-
-def training_curve_figure(history: pandas.DataFrame, dataset: str) -> mpl_figure.Figure:
-    """Draws loss and accuracy per epoch, training and test, side by side.
-
-    Args:
-        history: ``plots/train/history.csv``: ``epoch``, ``split`` (train or test), ``loss``
-            and ``accuracy_percent``.
-        dataset: Dataset name for the title.
-
-    Returns:
-        The figure.
-    """
-    figure = mpl_figure.Figure(figsize=(10, 4))
-    loss_axes, accuracy_axes = figure.subplots(1, 2)
-    for split, rows in history.groupby("split", sort=False):
-        loss_axes.plot(rows["epoch"], rows["loss"], marker="o", label=split)
-        accuracy_axes.plot(rows["epoch"], rows["accuracy_percent"], marker="o", label=split)
-    loss_axes.set_title("Cross-entropy loss")
-    loss_axes.set_ylabel("Loss (nats per sample)")
-    accuracy_axes.set_title("Accuracy")
-    accuracy_axes.set_ylabel("Accuracy (%)")
-    for axes in (loss_axes, accuracy_axes):
-        axes.set_xlabel("Epoch")
-        axes.grid(alpha=0.3)
-        axes.legend()
-    figure.suptitle(f"Training the dense MLP on {dataset}")
+    rows = curves[curves["recipe"] == recipe]
+    for method in [method for method in METHOD_LABELS if (rows["method"] == method).any()]:
+        for control, linestyle in (("magnitude", "-"), ("random", "--")):
+            chosen = rows[(rows["method"] == method) & (rows["control"] == control)]
+            if len(chosen):
+                label = METHOD_LABELS[method] + ("" if control == "magnitude"
+                                                 else ": random control")
+                _percent_band(axes, chosen.sort_values("sparsity"), "sparsity",
+                              METHOD_COLORS[method], label, linestyle)
+    _accuracy_axes(axes, "Sparsity of the whole network (% of weights that are zero)")
+    axes.set_title(f"Pruning without retraining: recipe {recipe}, mean and min-max over "
+                   f"seeds ({dataset})", fontsize="medium")
+    axes.legend(loc="lower left", fontsize="small")
     return figure
 
 
@@ -261,12 +232,13 @@ def layer_sensitivity_figure(aggregated: Any, method: str, recipe: str, dataset:
     return figure
 
 
-def recipe_training_figure(history: Any, dataset: str) -> mpl_figure.Figure:
+def recipe_training_figure(curves: Any, dataset: str) -> mpl_figure.Figure:
     """Draws training loss and test accuracy per epoch: per recipe, mean and min-max over seeds.
 
     Args:
-        history: A DataFrame with ``recipe``, ``seed``, ``epoch``, ``train_loss`` and
-            ``test_accuracy`` (fraction) columns.
+        curves: :func:`prunekit.aggregate.training_curves` output: per ``recipe`` and
+            ``epoch``, ``train_loss`` and ``test_accuracy`` (fraction) ``_mean``, ``_min`` and
+            ``_max``.
         dataset: Dataset name for the title.
 
     Returns:
@@ -274,17 +246,17 @@ def recipe_training_figure(history: Any, dataset: str) -> mpl_figure.Figure:
     """
     figure = mpl_figure.Figure(figsize=(11, 4.2), layout="constrained")
     loss_axes, accuracy_axes = figure.subplots(1, 2)
-    recipes = list(history["recipe"].unique())
+    recipes = list(curves["recipe"].unique())
     for recipe in recipes:
         color = _recipe_color(recipes, recipe)
-        per_epoch = history[history["recipe"] == recipe].groupby("epoch")
-        for axes, column, scale in ((loss_axes, "train_loss", 1), (accuracy_axes,
-                                                                   "test_accuracy", 100)):
-            stats = per_epoch[column].agg(["mean", "min", "max"])
-            axes.plot(stats.index, scale * stats["mean"], color=color, marker="o",
+        rows = curves[curves["recipe"] == recipe].sort_values("epoch")
+        for axes, column, scale in ((loss_axes, "train_loss", 1),
+                                    (accuracy_axes, "test_accuracy", 100)):
+            axes.plot(rows["epoch"], scale * rows[f"{column}_mean"], color=color, marker="o",
                       markersize=3, label=recipe)
-            axes.fill_between(stats.index, scale * stats["min"], scale * stats["max"],
-                              color=color, alpha=0.2, linewidth=0)
+            axes.fill_between(rows["epoch"], scale * rows[f"{column}_min"],
+                              scale * rows[f"{column}_max"], color=color, alpha=0.2,
+                              linewidth=0)
     loss_axes.set_title("Training cross-entropy (penalties excluded)")
     loss_axes.set_ylabel("Loss (nats per sample)")
     loss_axes.set_yscale("log")

@@ -17,9 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
-from prunekit import params
-
-METHODS = params.PRUNING_METHODS
+METHODS = ("weight", "unit")
 
 
 def percent_label(percent: float) -> str:

@@ -196,20 +196,18 @@ class EpochResult:
     seconds: float
 
 
-def history_table(history: Sequence[EpochResult]) -> list[dict[str, float | int | str]]:
-    """Lays out the training history for ``dvc plots``: one row per epoch and split.
+def history_table(history: Sequence[EpochResult]) -> list[dict[str, float | int]]:
+    """Lays out the training history as table rows, without wall-clock times.
 
     Args:
         history: What :func:`fit` returned.
 
     Returns:
-        Rows with ``epoch``, ``split`` (train or test), ``accuracy_percent`` and ``loss``;
-        wall-clock times are left out, so that the table repeats exactly across runs.
+        One row per epoch with ``epoch``, the losses and the accuracies (fractions), so that
+        the table repeats exactly across runs.
     """
-    return [{"epoch": result.epoch, "split": split,
-             "accuracy_percent": round(100 * getattr(result, f"{split}_accuracy"), 4),
-             "loss": getattr(result, f"{split}_loss")}
-            for result in history for split in ("train", "test")]
+    return [{key: value for key, value in dataclasses.asdict(result).items() if key != "seconds"}
+            for result in history]
 
 
 def resolve_device(requested: str) -> torch.device:

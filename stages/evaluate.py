@@ -1,58 +1,62 @@
-"""Stage evaluate: test accuracy and real sparsity of the dense and every pruned network."""
+"""Stage evaluate: accuracy of one network pruned every way, at every k (no file per variant)."""
 
 import logging
 
-from prunekit import cli, compact, data, files, layout, metrics, model, params, provenance, pruning
+import pandas as pd
+
+from prunekit import cli, data, files, layout, model, params, provenance, pruning, sweep
 
 logger = logging.getLogger("evaluate")
 
 
+def evaluation_summary(table: pd.DataFrame) -> dict:
+    """Picks magnitude pruning of every prunable matrix out of a sweep table.
+
+    Args:
+        table: The rows of :func:`sweep.sweep`.
+
+    Returns:
+        ``dense`` accuracy, then per method and k label its ``k``, ``accuracy`` and
+        ``sparsity`` (fractions): the shape of a network's ``evaluate.json``.
+    """
+    magnitude = table[(table["control"] == "magnitude") & (table["scope"] == sweep.ALL_LAYERS)]
+    dense = magnitude[magnitude["k"] == 0]["accuracy"]
+    summary: dict = {"dense": {"accuracy": float(dense.iloc[0]) if len(dense) else None}}
+    for row in magnitude.itertuples():
+        summary.setdefault(row.method, {})[pruning.percent_label(row.k)] = {
+            "k": row.k, "accuracy": row.accuracy, "sparsity": row.sparsity}
+    return summary
+
+
 def main() -> None:
-    """Evaluates each (method, k) of params.yaml, checking its compact artifact on the way.
+    """Sweeps the network of the recipe and seed given on the command line.
 
     Raises:
         params.ParamsError: If params.yaml is invalid.
-        model.CheckpointError: If models/dense.pt is missing or not of ``train.hidden_sizes``.
-        compact.ArtifactError: If a compact artifact is missing, not the expected one, or does
-            not reproduce its masked network's logits.
+        errors.InputError: If the recipe or seed is not in params.yaml.
+        model.CheckpointError: If the dense model is missing or of another architecture.
         data.DatasetError: If a test file in data/idx/ is missing, corrupt or of another
             dataset.
     """
     settings = params.load_params(["download", "train", "prune"])
-    dataset, config = settings["download"].dataset, settings["prune"]
-    sizes = model.layer_sizes(settings["train"].hidden_sizes)
-    dense_weights = model.load_weights(layout.DENSE_MODEL, settings["train"].hidden_sizes)
-    paths = layout.pruned_models(config.methods, config.k_list)
-    compact.check_artifacts(paths, sizes)  # Before any evaluation.
+    dataset, train, config = settings["download"].dataset, settings["train"], settings["prune"]
+    recipe, seed = cli.network_arguments(list(train.recipes), train.seeds)
+    weights = model.load_weights(layout.dense_model(recipe, seed), train.hidden_sizes)
     test_split = data.load_split(layout.DATA_DIR, dataset, train=False)
-    dense = metrics.evaluate_network(dense_weights, test_split)
-    results: dict[str, dict[str, dict]] = {}
-    rows = []
-    for method in config.methods:
-        results[method] = {}
-        for percent in config.k_list:
-            label = pruning.percent_label(percent)
-            masked = pruning.prune(dense_weights, method, percent)
-            path = paths[method, percent]
-            network = compact.load_compact(path, sizes, method, percent)
-            try:
-                result = metrics.evaluate_network(masked, test_split, network)
-            except metrics.EquivalenceError as error:
-                raise compact.ArtifactError(f"{path}: {error}; run the prune stage again "
-                                            "(dvc repro prune --force)") from None
-            results[method][label] = {"k": percent, **result}
-            logger.info("%s %s: sparsity %.4f, accuracy %.4f", method, label,
-                        result["sparsity"], result["accuracy"])
-        rows.extend(metrics.accuracy_rows(method, results[method]))
-    largest_difference = max(result["max_logit_difference"]
-                             for by_k in results.values() for result in by_k.values())
+    table = sweep.sweep(weights, test_split.images, test_split.labels, config.k_list,
+                        config.methods, config.random_draws, random_seed=seed,
+                        single_layers=config.layer_sensitivity)
+    summary = evaluation_summary(table)
+    logger.info("%s seed %d: dense %.4f; %s", recipe, seed, summary["dense"]["accuracy"],
+                ", ".join(f"{method} {label} {result['accuracy']:.4f}"
+                          for method in config.methods
+                          for label, result in summary[method].items()))
+    folder = layout.network_dir(recipe, seed)
     with files.replace_together() as outputs:
-        files.write_csv(outputs.file(layout.ACCURACY_TABLE), rows)
-        files.write_json(outputs.file(layout.stage_log("evaluate")), provenance.run_record(
-            "cpu", dataset, max_logit_difference=largest_difference,
-            results={"dense": dense, **results}))
-        files.write_json(outputs.file(layout.ACCURACY_METRICS),
-                         metrics.headline_accuracies(dense["accuracy"], results))
+        files.write_csv(outputs.file(folder / layout.SWEEP_FILE), table)
+        files.write_json(outputs.file(folder / layout.EVALUATION_FILE), summary)
+        files.write_json(outputs.file(layout.stage_log("evaluate", recipe, seed)),
+                         provenance.run_record("cpu", dataset, variants=len(table)))
 
 
 if __name__ == "__main__":

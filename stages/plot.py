@@ -1,35 +1,50 @@
-"""Stage plot: draws the labelled PNG charts under plots/ from the metrics and tables."""
+"""Stage plot: draws the labelled PNG charts under plots/ from the summarized plot data."""
+
+import pandas as pd
 
 from prunekit import cli, files, layout, params, plotting
 
+CURVE_COLUMNS = ("k", "sparsity", "accuracy_mean", "accuracy_min", "accuracy_max")
+
+
+def read_tables(folder, methods) -> pd.DataFrame:
+    """Concatenates the per-method curve tables of a folder."""
+    return pd.concat([files.read_table(folder / f"{method}.csv", numeric=CURVE_COLUMNS)
+                      for method in methods], ignore_index=True)
+
 
 def main() -> None:
-    """Renders accuracy vs sparsity, the training curves and the speed-ups at ``plot.dpi``.
+    """Renders accuracy vs sparsity, layer sensitivity, training and speed-ups at ``plot.dpi``.
 
     Raises:
         params.ParamsError: If params.yaml is invalid.
-        FileNotFoundError: If a metrics file or table to draw is missing.
-        files.InvalidFileError: If one is corrupt, empty or lacks an entry.
+        FileNotFoundError: If a table to draw is missing.
+        files.InvalidFileError: If one is corrupt, empty or lacks a column.
     """
-    settings = params.load_params(["download", "plot"])
+    settings = params.load_params(["download", "train", "prune", "plot"])
     dataset, dpi = settings["download"].dataset, settings["plot"].dpi
-    headline = files.read_json(layout.ACCURACY_METRICS)
-    if not isinstance(headline, dict) or not isinstance(headline.get("dense"), float):
-        raise files.InvalidFileError(f"{layout.ACCURACY_METRICS} lacks the dense accuracy; "
-                                     "rerun the evaluate stage (dvc repro --force evaluate)")
-    accuracy = files.read_table(layout.ACCURACY_TABLE,
-                                numeric=("sparsity_percent", "accuracy_percent"))
+    methods, reference = settings["prune"].methods, next(iter(settings["train"].recipes))
+    curves = read_tables(layout.ACCURACY_TABLES, methods)
     history = files.read_table(layout.TRAIN_HISTORY,
-                               numeric=("epoch", "loss", "accuracy_percent"))
-    benchmark_rows = files.read_table(layout.BENCHMARK_TABLES / "all.csv")
+                               numeric=("epoch", "train_loss_mean", "test_accuracy_mean"))
+    benchmark = files.read_table(layout.BENCHMARK_TABLES / "all.csv",
+                                 numeric=("sparsity_percent", "speedup_vs_dense"))
+    figures = {
+        "sparsity_accuracy.png": plotting.sparsity_accuracy_figure(curves, reference, dataset),
+        "recipes.png": plotting.seeds_sparsity_accuracy_figure(curves, dataset),
+        "training.png": plotting.recipe_training_figure(history, dataset),
+        "speedup.png": plotting.speedup_figure(
+            benchmark[benchmark["recipe"] == reference].to_dict("records"),
+            f"Inference speed-up of the {reference} recipe's pruned networks over the dense one"),
+    }
+    if settings["prune"].layer_sensitivity:
+        layers = read_tables(layout.LAYER_TABLES, methods)
+        figures.update({f"layers_{method}.png": plotting.layer_sensitivity_figure(
+            layers, method, reference, dataset) for method in methods})
     with files.replace_together() as outputs:
-        files.save_figure(outputs.file(layout.PLOTS_DIR / "sparsity_accuracy.png"),
-                          plotting.sparsity_accuracy_figure(accuracy, headline["dense"], dataset),
-                          dpi)
-        files.save_figure(outputs.file(layout.PLOTS_DIR / "training.png"),
-                          plotting.training_curve_figure(history, dataset), dpi)
-        files.save_figure(outputs.file(layout.PLOTS_DIR / "speedup.png"),
-                          plotting.speedup_figure(benchmark_rows.to_dict("records")), dpi)
+        charts = outputs.directory(layout.CHARTS_DIR)
+        for name, figure in figures.items():
+            files.save_figure(charts / name, figure, dpi)
 
 
 if __name__ == "__main__":

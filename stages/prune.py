@@ -1,48 +1,63 @@
-"""Stage prune: writes one compact artifact per (method, k) under models/pruned/, no retraining."""
+"""Stage prune: one compact artifact per (method, k) of a recipe's first-seed network."""
 
 import logging
 
-from prunekit import cli, compact, files, layout, model, params, provenance, pruning
+from prunekit import cli, compact, data, files, layout, metrics, model, params, provenance, pruning
 
 logger = logging.getLogger("prune")
 
+# Test images on which every compact network must reproduce its masked network's logits.
+CHECK_IMAGES = 2000
+
 
 def main() -> None:
-    """Prunes the dense network by every method and k in params.yaml's ``prune`` section.
+    """Prunes the first seed's network of the recipe on the command line, every method and k.
 
     Raises:
         params.ParamsError: If params.yaml is invalid.
-        model.CheckpointError: If models/dense.pt is missing or not of ``train.hidden_sizes``.
+        errors.InputError: If the recipe is not in params.yaml.
+        model.CheckpointError: If the dense model is missing or of another architecture.
+        data.DatasetError: If a test file in data/idx/ is missing, corrupt or of another
+            dataset.
+        metrics.EquivalenceError: If a compact network does not reproduce its masked one.
     """
-    settings = params.load_params(["train", "prune"])
-    config = settings["prune"]
-    dense_weights = model.load_weights(layout.DENSE_MODEL, settings["train"].hidden_sizes)
-    dense_bytes = layout.DENSE_MODEL.stat().st_size
+    settings = params.load_params(["download", "train", "prune"])
+    train, config = settings["train"], settings["prune"]
+    recipe, _ = cli.network_arguments(list(train.recipes))
+    dense_path = layout.dense_model(recipe, train.seeds[0])
+    dense_weights = model.load_weights(dense_path, train.hidden_sizes)
+    images = data.load_split(layout.DATA_DIR, settings["download"].dataset,
+                             train=False).images[:CHECK_IMAGES]
+    dense_bytes = dense_path.stat().st_size
     total_weights = sum(weight.numel() for weight in dense_weights)
-    rows = []
+    rows, largest_difference = [], 0.0
     with files.replace_together() as outputs:
-        staging = outputs.directory(layout.PRUNED_DIR)
+        staging = outputs.directory(layout.pruned_dir(recipe))
         for method in config.methods:
             for percent in config.k_list:
                 label = pruning.percent_label(percent)
-                network = compact.compact(pruning.prune(dense_weights, method, percent))
-                path = staging / layout.pruned_model(method, label).name
+                masked = pruning.prune(dense_weights, method, percent)
+                network = compact.compact(masked)
+                largest_difference = max(largest_difference,
+                                         metrics.check_equivalence(masked, network, images))
+                path = staging / layout.pruned_model(recipe, method, label).name
                 encodings = compact.save_compact(path, network, method, percent)
                 file_bytes = path.stat().st_size
                 rows.append({
-                    "series": f"{method} pruning", "method": method, "k": percent,
+                    "recipe": recipe, "method": method, "k": percent,
                     "file_percent": round(100 * file_bytes / dense_bytes, 2),
                     "file_bytes": file_bytes, "compact_weights": network.num_weights(),
                     "nonzero_weights": network.num_nonzero(),
                     "encodings": ", ".join(f"{count} {name}" for name, count in
                                            sorted(encodings.items())),
                 })
-                logger.info("%s %s: %d of %d weights remain, file %.1f %% of dense", method,
-                            label, network.num_nonzero(), total_weights,
+                logger.info("%s %s %s: %d of %d weights remain, file %.1f %% of dense", recipe,
+                            method, label, network.num_nonzero(), total_weights,
                             100 * file_bytes / dense_bytes)
-        files.write_csv(outputs.file(layout.FILE_SIZES), rows)
-        files.write_json(outputs.file(layout.stage_log("prune")), provenance.run_record(
-            "cpu", dense_file_bytes=dense_bytes, dense_weights=total_weights))
+        files.write_csv(staging / layout.FILE_SIZES_FILE, rows)
+        files.write_json(outputs.file(layout.stage_log("prune", recipe)), provenance.run_record(
+            "cpu", dense_file_bytes=dense_bytes, dense_weights=total_weights,
+            max_logit_difference=largest_difference))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stage train: fits the bias-free ReLU MLP and writes models/dense.pt, its metrics and history."""
+"""Stage train: fits one bias-free ReLU MLP per recipe and seed (models/<recipe>/seed<N>/)."""
 
 import logging
 import sys
@@ -13,15 +13,17 @@ logger = logging.getLogger("train")
 
 
 def main() -> None:
-    """Trains on the downloaded dataset with the ``train`` section of params.yaml.
+    """Trains the network of the recipe and seed given on the command line.
 
     Raises:
         params.ParamsError: If params.yaml is invalid.
+        errors.InputError: If the recipe or seed is not in params.yaml.
         data.DatasetError: If a file in data/idx/ is missing, corrupt or of another dataset.
     """
     settings = params.load_params(["download", "train"])
     dataset, config = settings["download"].dataset, settings["train"]
-    training.make_deterministic(config.seed, config.num_threads)
+    recipe, seed = cli.network_arguments(list(config.recipes), config.seeds)
+    training.make_deterministic(seed, config.num_threads)
     device = training.resolve_device(config.device)
     train_split = data.load_split(layout.DATA_DIR, dataset, train=True, limit=config.limit)
     test_split = data.load_split(layout.DATA_DIR, dataset, train=False)
@@ -49,11 +51,11 @@ def main() -> None:
                              disable=not sys.stderr.isatty())]
         return bars[0].update
 
-    logger.info("training on %d %s images for %d epochs on %s", num_samples, dataset,
-                config.epochs, device)
+    logger.info("training %s seed %d on %d %s images for %d epochs on %s", recipe, seed,
+                num_samples, dataset, config.epochs, device)
     started = time.perf_counter()
     history = training.fit(network, train_split, test_split, config.epochs, config.batch_size,
-                           training.Recipe(lr=config.lr), config.seed,
+                           config.recipes[recipe], seed,
                            on_epoch_start=progress_bar)
     total_seconds = time.perf_counter() - started
     for bar in bars:
@@ -71,12 +73,15 @@ def main() -> None:
         matmul_seconds_per_epoch=round(matmul_seconds, 3),
         epoch_over_matmul_ratio=round(seconds_per_epoch / matmul_seconds, 3),
         epoch_seconds=[round(result.seconds, 3) for result in history])
+    folder = layout.network_dir(recipe, seed)
     with files.replace_together() as outputs:
-        files.save_torch(outputs.file(layout.DENSE_MODEL), model.state_dict_from_weights(
-            [weight.detach().cpu() for weight in network.weights()]))
-        files.write_csv(outputs.file(layout.TRAIN_HISTORY), training.history_table(history))
-        files.write_json(outputs.file(layout.stage_log("train")), run_log)
-    logger.info("test accuracy %.4f; wrote %s", final.test_accuracy, layout.DENSE_MODEL)
+        files.save_torch(outputs.file(layout.dense_model(recipe, seed)),
+                         model.state_dict_from_weights(
+                             [weight.detach().cpu() for weight in network.weights()]))
+        files.write_csv(outputs.file(folder / layout.HISTORY_FILE),
+                        training.history_table(history))
+        files.write_json(outputs.file(layout.stage_log("train", recipe, seed)), run_log)
+    logger.info("test accuracy %.4f; wrote %s", final.test_accuracy, folder)
 
 
 if __name__ == "__main__":

@@ -61,8 +61,11 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 PIPELINE_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config",
                   ".dvc/.gitignore", ".dvc/plots", "stages", "prunekit")
 TINY_PARAMS = {
-    "train": {"hidden_sizes": [32, 16], "epochs": 1, "batch_size": 128, "limit": 1000},
-    "prune": {"k_list": [0, 50, 90]},
+    "train": {"hidden_sizes": [32, 16], "epochs": 1, "batch_size": 128, "limit": 1000,
+              "seeds": [0, 1], "recipes": {"adam": {"optimizer": "adam", "lr": 0.001},
+                                           "l1": {"optimizer": "adam", "lr": 0.001,
+                                                  "l1": 1.0e-4}}},
+    "prune": {"k_list": [0, 50, 90], "random_draws": 1},
     "benchmark": {"batch_sizes": [1, 64], "min_seconds": 0.005, "min_repeats": 2},
     "plot": {"dpi": 40},
 }

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from prunekit import aggregate, plotting, training
+from prunekit import aggregate, plotting
 
 
 def test_sparsity_accuracy_chart_is_labelled_with_a_curve_per_method():
@@ -20,20 +20,6 @@ def test_sparsity_accuracy_chart_is_labelled_with_a_curve_per_method():
     assert list(weight_line.get_xdata()) == [0.0, 89.9]  # Sorted by sparsity.
     assert list(weight_line.get_ydata()) == [90.0, 60.0]
     assert axes.get_lines()[2].get_ydata()[0] == pytest.approx(90.0)  # Dense, in percent.
-
-
-def test_training_chart_shows_loss_and_accuracy_for_both_splits():
-    history = pd.DataFrame(training.history_table([
-        training.EpochResult(epoch, 1 / epoch, 0.8, 1.2 / epoch, 0.7, seconds=1.0)
-        for epoch in (1, 2, 3)]))
-    figure = plotting.training_curve_figure(history, "fashion-mnist")
-    assert [axes.get_xlabel() for axes in figure.axes] == ["Epoch", "Epoch"]
-    assert figure.axes[1].get_ylabel() == "Accuracy (%)"
-    for axes in figure.axes:
-        assert axes.get_title()
-        assert [text.get_text() for text in axes.get_legend().get_texts()] == ["train", "test"]
-    assert list(figure.axes[1].get_lines()[1].get_ydata()) == [70.0] * 3  # Test, in percent.
-    assert figure.get_suptitle() == "Training the dense MLP on fashion-mnist"
 
 
 def _aggregated():
@@ -77,10 +63,11 @@ def test_layer_sensitivity_chart_draws_each_matrix_and_all():
 
 def test_recipe_training_chart_has_a_line_per_recipe():
     history = pd.DataFrame([{"recipe": recipe, "seed": seed, "epoch": epoch,
-                             "train_loss": 1 / epoch, "test_accuracy": 0.8 + seed / 100}
+                             "train_loss": 1 / epoch, "test_accuracy": 0.8 + seed / 100,
+                             "train_accuracy": 0.9, "test_loss": 0.5}
                             for recipe in ("adam", "sgd") for seed in (0, 1)
                             for epoch in (1, 2)])
-    figure = plotting.recipe_training_figure(history, "mnist")
+    figure = plotting.recipe_training_figure(aggregate.training_curves(history), "mnist")
     loss_axes, accuracy_axes = figure.axes
     assert [text.get_text() for text in accuracy_axes.get_legend().get_texts()] == ["adam", "sgd"]
     assert list(accuracy_axes.get_lines()[0].get_ydata()) == pytest.approx([80.5, 80.5])

@@ -1,0 +1,100 @@
+"""Stage summarize: statistics over seeds, the metrics and the plot data of every recipe."""
+
+import logging
+import math
+
+import pandas as pd
+
+from prunekit import aggregate, cli, files, layout, params, provenance
+
+logger = logging.getLogger("summarize")
+
+HEADLINE_BATCH = 256  # The batch size of the speed-ups in metrics/benchmark.json.
+
+
+def read_networks(recipes: list[str], seeds: tuple[int, ...], name: str) -> pd.DataFrame:
+    """Concatenates one per-network table of every recipe and seed of params.yaml.
+
+    Only the networks params.yaml names are read, so a seed or recipe taken out of it leaves
+    nothing behind in the results.
+
+    Args:
+        recipes: Recipe names.
+        seeds: Seeds.
+        name: The table's file name in each network's folder, e.g. ``sweep.csv``.
+
+    Returns:
+        The rows, with ``recipe`` and ``seed`` columns first.
+    """
+    return pd.concat([files.read_table(layout.network_dir(recipe, seed) / name)
+                      .assign(recipe=recipe, seed=seed)
+                      for recipe in recipes for seed in seeds], ignore_index=True)
+
+
+def read_recipes(recipes: list[str], path_of: callable) -> pd.DataFrame:
+    """Concatenates one per-recipe table, adding a ``recipe`` column."""
+    return pd.concat([files.read_table(path_of(recipe)).assign(recipe=recipe)
+                      for recipe in recipes], ignore_index=True)
+
+
+def finite(mapping: dict) -> dict:
+    """Drops NaN values (a headline k not measured) from a mapping of numbers."""
+    return {key: value for key, value in mapping.items() if not math.isnan(value)}
+
+
+def main() -> None:
+    """Aggregates the sweeps, histories, file sizes and benchmarks named by params.yaml.
+
+    Raises:
+        params.ParamsError: If params.yaml is invalid.
+        FileNotFoundError: If a network's table is missing.
+        files.InvalidFileError: If one is corrupt or empty.
+    """
+    train = params.load_params(["train"])["train"]
+    recipes, reference = list(train.recipes), next(iter(train.recipes))
+    sweeps = read_networks(recipes, train.seeds, layout.SWEEP_FILE)
+    aggregated = aggregate.aggregate_seeds(sweeps)
+    history = aggregate.training_curves(read_networks(recipes, train.seeds,
+                                                      layout.HISTORY_FILE))
+    file_sizes = read_recipes(recipes, lambda recipe: layout.pruned_dir(recipe)
+                              / layout.FILE_SIZES_FILE)
+    benchmarks = read_recipes(recipes, lambda recipe: layout.MODELS_DIR / recipe
+                              / layout.BENCHMARK_FILE)
+    headline = aggregate.headline(aggregated)
+    speedups = aggregate.headline_speedups(benchmarks, HEADLINE_BATCH)
+    weight_rows = aggregated[(aggregated["method"] == "weight")
+                             & (aggregated["control"] == "magnitude")
+                             & (aggregated["scope"] == "all")]
+    with files.replace_together() as outputs:
+        accuracy = outputs.directory(layout.ACCURACY_TABLES)
+        layers = outputs.directory(layout.LAYER_TABLES)
+        for method in aggregated["method"].unique():
+            files.write_csv(accuracy / f"{method}.csv",
+                            aggregate.accuracy_curves(aggregated, method))
+            if (aggregated["scope"] != "all").any():
+                files.write_csv(layers / f"{method}.csv",
+                                aggregate.layer_curves(aggregated, method, reference))
+        files.write_csv(outputs.file(layout.DEAD_UNITS), weight_rows.assign(
+            series=weight_rows["recipe"])[["series", "recipe", "k", "sparsity", "dead_units"]])
+        files.write_csv(outputs.file(layout.TRAIN_HISTORY), history)
+        files.write_csv(outputs.file(layout.FILE_SIZES), file_sizes.assign(
+            series=file_sizes["recipe"] + ": " + file_sizes["method"]))
+        speedup_folder = outputs.directory(layout.BENCHMARK_TABLES / "speedup")
+        for name, table in aggregate.fastest_speedups(benchmarks, reference).items():
+            files.write_csv(speedup_folder / f"{name}.csv", table)
+        files.write_csv(outputs.file(layout.BENCHMARK_TABLES / "all.csv"), benchmarks)
+        files.write_csv(outputs.file(layout.SUMMARY_TABLE),
+                        aggregate.recipe_table(aggregated, speedups))
+        files.write_json(outputs.file(layout.stage_log("summarize")), provenance.run_record(
+            "cpu", networks=len(recipes) * len(train.seeds)))
+        files.write_json(outputs.file(layout.ACCURACY_METRICS),
+                         {recipe: finite(row) for recipe, row in
+                          headline.round(4).to_dict("index").items()})
+        files.write_json(outputs.file(layout.BENCHMARK_METRICS),
+                         {"speedup_batch256": speedups})
+    logger.info("summarized %d networks of %d recipes", len(recipes) * len(train.seeds),
+                len(recipes))
+
+
+if __name__ == "__main__":
+    cli.run_stage(main)
