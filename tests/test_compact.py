@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from prunekit import compact, model, pruning
+from prunekit import compact, metrics, model, pruning
 
 
 def test_dead_neurons_are_removed_on_a_hand_built_network():
@@ -99,3 +99,15 @@ def test_load_rejects_wrong_architecture_and_garbage(tmp_path):
     with pytest.raises(compact.ArtifactError, match="missing.pt not found; run the prune"):
         compact.check_artifacts({("weight", 0): path, ("unit", 0): tmp_path / "missing.pt"},
                                 sizes)
+
+
+def test_equivalence_check_accepts_a_compact_network_and_refuses_a_wrong_one():
+    generator = torch.Generator().manual_seed(5)
+    weights = [torch.randn(8, 6, generator=generator), torch.randn(4, 8, generator=generator)]
+    masked = pruning.prune(weights, "unit", 50)
+    images = torch.rand(9, 6, generator=generator)
+    network = compact.compact(masked)
+    assert metrics.check_equivalence(masked, network, images) <= metrics.LOGIT_TOLERANCE
+    wrong = compact.compact(pruning.prune(weights, "unit", 25))
+    with pytest.raises(metrics.EquivalenceError, match="differs from the masked one"):
+        metrics.check_equivalence(masked, wrong, images)

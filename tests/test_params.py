@@ -40,9 +40,13 @@ def test_the_repository_params_are_valid_and_typed(document):
     ("train", "hidden_sizes", [1000, 2.5], "positive integers"),
     ("train", "hidden_sizes", "big", "positive integers"),
     ("train", "hidden_sizes", [], "a non-empty list"),
-    ("train", "lr", 0, "a finite number > 0"),
-    ("train", "lr", -0.1, "a finite number > 0"),
-    ("train", "lr", "fast", "a finite number > 0"),
+    ("train", "seeds", [], "a non-empty list of distinct items"),
+    ("train", "seeds", [0, 1, 0], "duplicated: \\[0\\]"),
+    ("train", "seeds", [0, -1], "-1 is not"),
+    ("train", "recipes", {}, "a non-empty mapping of recipe names"),
+    ("train", "recipes", [1, 2], "a non-empty mapping of recipe names"),
+    ("prune", "random_draws", -1, "an integer >= 0"),
+    ("prune", "layer_sensitivity", "yes", "true or false"),
     ("train", "epochs", 0, "an integer >= 1"),
     ("train", "epochs", "ten", "an integer >= 1"),
     ("train", "epochs", 2.0, "an integer >= 1"),
@@ -50,7 +54,6 @@ def test_the_repository_params_are_valid_and_typed(document):
     ("train", "batch_size", 0, "an integer >= 1"),
     ("train", "limit", 0, "null or an integer from 1 to 60000"),
     ("train", "limit", 60001, "null or an integer from 1 to 60000"),
-    ("train", "seed", -3, "an integer >= 0"),
     ("train", "device", "tpu", "auto, cpu, cuda or cuda:N"),
     ("train", "num_threads", 0, "null or an integer >= 1"),
     ("benchmark", "batch_sizes", [0, 256], "0 is not"),
@@ -118,13 +121,33 @@ def test_a_key_given_twice_is_reported(tmp_path):
 
 
 @pytest.mark.parametrize(("section", "key", "value"), [
-    ("train", "lr", float("nan")), ("train", "lr", float("inf")),
+    ("train", "recipes", {"adam": {"lr": float("nan")}}),
+    ("train", "recipes", {"adam": {"lr": float("inf")}}),
     ("benchmark", "min_seconds", float("inf")), ("prune", "k_list", [float("nan")]),
 ])
 def test_nan_and_infinity_are_refused(document, section, key, value):
     document[section][key] = value
-    with pytest.raises(params.ParamsError, match=f"{section}.{key}: got"):
+    with pytest.raises(params.ParamsError, match=f"{section}.{key}(.adam.lr)?: got"):
         params.parse_params(document, [section])
+
+
+def test_each_bad_recipe_field_is_named_with_its_recipe(document):
+    document["train"]["recipes"]["l1"]["l1"] = -1e-5
+    document["train"]["recipes"]["group"]["group_laso"] = 1e-4
+    document["train"]["recipes"]["bad name!"] = {"optimizer": "adam"}
+    with pytest.raises(params.ParamsError) as error:
+        params.parse_params(document, ["train"])
+    message = str(error.value)
+    assert "train.recipes.l1.l1: got -1e-05; allowed: a number >= 0 (0 is off)" in message
+    assert "train.recipes.group.group_laso: unknown field; allowed:" in message
+    assert "train.recipes.bad name!: not a valid recipe name" in message
+
+
+def test_recipes_become_typed_recipes_with_the_reference_first(document):
+    recipes = params.parse_params(document, ["train"])["train"].recipes
+    assert next(iter(recipes)) == "adam"
+    assert recipes["l1"].l1 > 0 and recipes["group"].group_lasso > 0
+    assert recipes["sgd"].optimizer == "sgd" and recipes["constant"].schedule == "constant"
 
 
 def test_missing_file_and_non_mapping_document(tmp_path):

@@ -1,15 +1,17 @@
 """The real pipeline through `dvc repro` and `dvc exp run`, on tiny settings, in a git copy.
 
-The tests run in order and share one workspace: each step builds on the state the last one left.
+Two recipes (adam, l1) and two seeds. The tests run in order and share one workspace: each step
+builds on the state the last one left.
 """
 
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
-import pandas
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -18,12 +20,14 @@ from conftest import REPO, TINY_PARAMS, make_workspace, needs_fashion_mnist
 from prunekit.pruning import count_to_prune as count
 
 pytestmark = [needs_fashion_mnist, pytest.mark.slow]
-STAGES = ("download", "train", "prune", "evaluate", "benchmark", "plot")
-
+NETWORKS = [f"{recipe}-{seed}" for recipe in ("adam", "l1") for seed in (0, 1)]
+ALL_STAGES = ["download", *[f"train@{name}" for name in NETWORKS],
+              *[f"evaluate@{name}" for name in NETWORKS], "prune@adam", "prune@l1",
+              "benchmark@adam", "benchmark@l1", "summarize", "plot"]
 
 # The README's command for comparing experiments on a 200-column terminal.
-EXP_TABLE = ("exp", "show", "--only-changed", "--keep", "dense|weight_k|unit_k", "--drop",
-             "Created|speedup|file_size|.*/")
+EXP_TABLE = ("exp", "show", "--only-changed", "--keep", r"^adam\.", "--drop",
+             "Created|speedup|.*/")
 
 
 def run(workspace, *command, check=True, columns=None):
@@ -44,12 +48,11 @@ def dvc(workspace, *args, check=True, columns=None):
 
 
 def stages_run(result):
-    return [stage for stage in STAGES if f"Running stage '{stage}'" in result.stdout]
+    return sorted(re.findall(r"Running stage '([^']+)'", result.stdout))
 
 
 def stages_restored(result):
-    return [stage for stage in STAGES
-            if f"Stage '{stage}' is cached - skipping run, checking out outputs" in result.stdout]
+    return sorted(re.findall(r"Stage '([^']+)' is cached - skipping run", result.stdout))
 
 
 def read_json(workspace, name):
@@ -83,44 +86,53 @@ def workspace(tmp_path_factory):
 
 
 def test_repro_builds_every_output(workspace):
-    result = dvc(workspace, "repro")
-    assert stages_run(result) == list(STAGES)
-    state = torch.load(workspace / "models/dense.pt", weights_only=True)
+    assert stages_run(dvc(workspace, "repro")) == sorted(ALL_STAGES)
+    state = torch.load(workspace / "models/l1/seed1/dense.pt", weights_only=True)
     assert [tuple(weight.shape) for weight in state.values()] == [(32, 784), (16, 32), (10, 16)]
-    assert sorted(path.name for path in (workspace / "models/pruned").iterdir()) == [
-        f"{method}_k{k}.pt" for method in ("unit", "weight") for k in (0, 50, 90)]
-    table = pandas.read_csv(workspace / "plots/evaluate/accuracy.csv")
-    assert list(table.columns) == ["series", "method", "k", "sparsity_percent",
-                                   "accuracy_percent"]
-    assert list(table["series"]) == ["weight pruning"] * 3 + ["unit pruning"] * 3
+    for recipe in ("adam", "l1"):
+        assert sorted(path.name for path in (workspace / f"models/{recipe}/pruned").iterdir()) == [
+            "file_sizes.csv", *[f"{method}_k{k}.pt" for method in ("unit", "weight")
+                                for k in (0, 50, 90)]]
     # Zeros over all weights (the unpruned final 10x16 matrix included), counted exactly.
     total = 32 * 784 + 16 * 32 + 10 * 16
     expected_sparsity_k90 = {
         "weight": (count(90, 32 * 784) + count(90, 16 * 32)) / total,
         "unit": (count(90, 32) * 784 + count(90, 16) * 32) / total,
     }
-    log = read_json(workspace, "logs/evaluate.json")
-    assert log["provenance"]["dataset"] == "fashion-mnist"
-    for method in ("weight", "unit"):
-        rows = table[table["method"] == method]
-        assert list(rows["k"]) == [0, 50, 90]
-        assert rows["sparsity_percent"].iloc[0] == 0
-        assert rows["sparsity_percent"].iloc[2] == round(100 * expected_sparsity_k90[method], 4)
-        assert rows["accuracy_percent"].between(0, 100).all()
-        assert log["results"][method]["k0"]["accuracy"] == log["results"]["dense"]["accuracy"]
+    evaluations = {name: read_json(workspace, f"models/{name.replace('-', '/seed')}/"
+                                   "evaluate.json") for name in NETWORKS}
+    for evaluation in evaluations.values():
+        assert list(evaluation) == ["dense", "weight", "unit"]
+        for method in ("weight", "unit"):
+            assert list(evaluation[method]) == ["k0", "k50", "k90"]
+            assert evaluation[method]["k0"] == {"k": 0, "accuracy": evaluation["dense"]["accuracy"],
+                                                "sparsity": 0.0}
+            assert evaluation[method]["k90"]["sparsity"] == pytest.approx(
+                expected_sparsity_k90[method], abs=1e-12)
     headline = read_json(workspace, "metrics/accuracy.json")
-    assert headline == {"dense": log["results"]["dense"]["accuracy"],  # Only k measured.
-                        "weight_k90": log["results"]["weight"]["k90"]["accuracy"],
-                        "unit_k50": log["results"]["unit"]["k50"]["accuracy"]}
-    train_log = read_json(workspace, "logs/train.json")
-    assert train_log["train_samples"] == 1000 and len(train_log["epoch_seconds"]) == 1
-    history = (workspace / "plots/train/history.csv").read_text().splitlines()
-    assert history[0] == "epoch,split,accuracy_percent,loss" and len(history) == 3
-    assert read_json(workspace, "logs/benchmark.json")["provenance"]["num_threads"] == 2
-    assert set(read_json(workspace, "metrics/benchmark.json")) == {"speedup",
-                                                                   "file_size_vs_dense"}
-    for png in ("sparsity_accuracy.png", "training.png", "speedup.png"):
-        assert (workspace / "plots" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for recipe in ("adam", "l1"):
+        seeds = [evaluations[f"{recipe}-{seed}"] for seed in (0, 1)]
+        assert headline[recipe] == pytest.approx({  # Means over seeds; only k measured.
+            "dense": sum(seed["dense"]["accuracy"] for seed in seeds) / 2,
+            "weight_k90": sum(seed["weight"]["k90"]["accuracy"] for seed in seeds) / 2,
+            "unit_k50": sum(seed["unit"]["k50"]["accuracy"] for seed in seeds) / 2}, abs=1e-4)
+    curves = pd.read_csv(workspace / "plots/accuracy/weight.csv")
+    assert set(curves["series"]) == {"adam", "adam: random control", "l1",
+                                     "l1: random control"}
+    assert (curves["seeds"] == 2).all()
+    layers = pd.read_csv(workspace / "plots/layers/unit.csv")
+    assert set(layers["series"]) == {"only W1 pruned", "only W2 pruned", "all prunable matrices"}
+    assert set(layers["recipe"]) == {"adam"}  # The reference recipe.
+    assert read_json(workspace, "logs/train/l1/seed0.json")["train_samples"] == 1000
+    assert read_json(workspace, "logs/benchmark/adam.json")["provenance"]["num_threads"] == 2
+    speedups = read_json(workspace, "metrics/benchmark.json")["speedup_batch256"]
+    assert set(speedups) == {"adam", "l1"} and set(speedups["adam"]) == {"weight_k90",
+                                                                         "unit_k50"}
+    charts = sorted(path.name for path in (workspace / "plots/charts").iterdir())
+    assert charts == ["layers_unit.png", "layers_weight.png", "recipes.png",
+                      "sparsity_accuracy.png", "speedup.png", "training.png"]
+    for chart in charts:
+        assert (workspace / "plots/charts" / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     commit_all(workspace, "results of the tiny pipeline")
 
 
@@ -135,89 +147,123 @@ def test_metrics_are_few_and_lead_with_the_headline_accuracies(workspace):
     assert list(files_shown) == ["metrics/accuracy.json", "metrics/benchmark.json"]
     assert sum(metric_values(data) for data in files_shown.values()) <= 60
     header = dvc(workspace, "exp", "show", "--csv").stdout.splitlines()[0].split(",")
-    first_metrics = header[header.index("dense"):][:3]
-    assert first_metrics == ["dense", "weight_k90", "unit_k50"]
-    assert "Created" in header[:header.index("dense")]  # Nothing else comes before them.
+    assert header[header.index("Created") + 2:][:3] == ["adam.dense", "adam.weight_k90",
+                                                        "adam.unit_k50"]
     dvc(workspace, "plots", "show", "-o", "rendered")
     html = (workspace / "rendered" / "index.html").read_text()
-    assert "weight pruning" in html and "unit pruning" in html  # Legends name the methods.
+    assert "adam: random control" in html and "only W1 pruned" in html  # Named series.
 
 
-def test_changing_k_list_reruns_prune_and_later_but_not_train(workspace):
+def test_adding_a_seed_trains_only_that_seed(workspace):
+    result = dvc(workspace, "exp", "run", "-S", "train.seeds=[0,1,2]")
+    assert stages_run(result) == ["evaluate@adam-2", "evaluate@l1-2", "plot", "summarize",
+                                  "train@adam-2", "train@l1-2"]
+    assert (pd.read_csv(workspace / "plots/accuracy/unit.csv")["seeds"] == 3).all()
+
+
+def test_removing_a_seed_leaves_nothing_stale(workspace):
+    params_path = workspace / "params.yaml"
+    document = yaml.safe_load(params_path.read_text())
+    document["train"]["seeds"] = [0, 1]
+    params_path.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = dvc(workspace, "repro")
+    assert stages_run(result) == ["summarize"]  # plot finds its inputs in the run-cache.
+    assert stages_restored(result) == ["plot"]
+    assert (workspace / "models/adam/seed2/sweep.csv").is_file()  # Still on disk, unread.
+    assert (pd.read_csv(workspace / "plots/accuracy/unit.csv")["seeds"] == 2).all()
+    summary = pd.read_csv(workspace / "plots/summary.csv").set_index("recipe")
+    assert summary.loc["adam", "dense_mean"] == pytest.approx(100 * sum(
+        read_json(workspace, f"models/adam/seed{seed}/evaluate.json")["dense"]["accuracy"]
+        for seed in (0, 1)) / 2, abs=0.01)
+
+
+def test_changing_k_list_reruns_pruning_but_not_training(workspace):
     result = dvc(workspace, "exp", "run", "-S", "prune.k_list=[0,90]")
-    assert stages_run(result) == ["prune", "evaluate", "benchmark", "plot"]
-    table = pandas.read_csv(workspace / "plots/evaluate/accuracy.csv")
-    assert list(table["k"]) == [0, 90, 0, 90]
+    assert not any(stage.startswith(("train", "download")) for stage in stages_run(result))
+    assert "prune@l1" in stages_run(result) and "evaluate@adam-1" in stages_run(result)
+    assert list(read_json(workspace, "models/adam/seed0/evaluate.json")["weight"]) == ["k0",
+                                                                                        "k90"]
     assert "prune.k_list" in dvc(workspace, "params", "diff").stdout
-    experiments = dvc(workspace, "exp", "show", "--csv").stdout
-    assert "k_list" in experiments.splitlines()[0] and '"[0, 90]"' in experiments
-
-
-def test_the_readme_experiment_table_fits_200_columns(workspace):
-    command = "dvc " + " ".join(f"'{word}'" if "|" in word else word for word in EXP_TABLE)
-    assert command in (REPO / "README.md").read_text()
-    table = dvc(workspace, *EXP_TABLE, "--no-pager", columns=200).stdout
-    header = table.splitlines()[1].split()
-    assert header[:5] == ["Experiment", "dense", "weight_k90", "unit_k50", "prune.k_list"]
-    assert "…" not in table and len(table.splitlines()) >= 6  # Workspace, main and one exp.
 
 
 def test_changing_a_plot_setting_reruns_only_plot(workspace):
-    result = dvc(workspace, "exp", "run", "-S", "plot.dpi=50")
-    assert stages_run(result) == ["plot"]
+    assert stages_run(dvc(workspace, "exp", "run", "-S", "plot.dpi=50")) == ["plot"]
+
+
+def test_the_readme_experiment_table_fits_200_columns(workspace):
+    command = "dvc " + " ".join(f"'{word}'" if set(word) & set("|^\\") else word
+                                for word in EXP_TABLE)
+    assert command in (REPO / "README.md").read_text()
+    table = dvc(workspace, *EXP_TABLE, "--no-pager", columns=200).stdout
+    header = table.splitlines()[1].split()
+    assert header[:2] == ["Experiment", "adam.dense"]
+    assert {"adam.weight_k90", "adam.unit_k50"} <= set(header)  # Kept though unchanged.
+    assert "prune.k_list" in header and "plot.dpi" in header
+    assert "…" not in table and len(table.splitlines()) >= 8  # Workspace, main, experiments.
 
 
 def test_run_cache_restores_earlier_params_without_running(workspace):
-    seed0_model = locked_md5(workspace, "train", "models/dense.pt")
     baseline = ("-S", "prune.k_list=[0,50,90]", "-S", "plot.dpi=40")
-    other = dvc(workspace, "exp", "run", "-S", "train.seed=1", *baseline)
-    assert stages_run(other) == ["train", "prune", "evaluate", "benchmark", "plot"]
-    again = dvc(workspace, "exp", "run", "-S", "train.seed=1")
+    l1_model = locked_md5(workspace, "train@l1-0", "models/l1/seed0/dense.pt")
+    other = dvc(workspace, "exp", "run", "-S", "train.recipes.l1.l1=0.001", *baseline)
+    assert {"train@l1-0", "train@l1-1"} <= set(stages_run(other))
+    assert not any(stage.startswith("train@adam") for stage in stages_run(other))
+    again = dvc(workspace, "exp", "run", "-S", "train.recipes.l1.l1=0.001")
     assert stages_run(again) == []  # The same params computed nothing.
-    back = dvc(workspace, "exp", "run", "-S", "train.seed=0")
+    back = dvc(workspace, "exp", "run", "-S", "train.recipes.l1.l1=0.0001")
     assert stages_run(back) == []
-    assert set(stages_restored(back)) >= {"train", "prune", "evaluate"}
-    assert locked_md5(workspace, "train", "models/dense.pt") == seed0_model
+    assert {"train@l1-0", "evaluate@l1-0", "prune@l1"} <= set(stages_restored(back))
+    assert locked_md5(workspace, "train@l1-0", "models/l1/seed0/dense.pt") == l1_model
 
 
-def test_bad_param_fails_before_work_and_says_how_to_restore(workspace):
+def test_bad_params_fail_before_work_and_say_how_to_restore(workspace):
     dvc(workspace, "checkout", "--force")
     run(workspace, "git", "checkout", "--", ".")
     params_path = workspace / "params.yaml"
     good = params_path.read_text()
-    kept = (workspace / "models/pruned/weight_k90.pt").read_bytes()
+    sweep = workspace / "models/adam/seed0/sweep.csv"
+    kept = sweep.read_bytes()
     params_path.write_text(good.replace("k_list:\n  - 0\n", "k_list:\n  - 150\n"))
+    try:
+        result = dvc(workspace, "repro", "evaluate@adam-0", check=False)
+    finally:
+        params_path.write_text(good)
+    output = result.stderr + result.stdout
+    assert result.returncode != 0 and "prune.k_list: got [150, 50, 90]" in output
+    assert "'dvc checkout evaluate@adam-0' restores the last good ones" in output
+    assert not sweep.exists()  # DVC removed the stage's outputs before running it.
+    dvc(workspace, "checkout", "evaluate@adam-0")
+    assert sweep.read_bytes() == kept
+    params_path.write_text(good.replace("l1: 0.0001", "l1: -1"))
     try:
         result = dvc(workspace, "repro", check=False)
     finally:
         params_path.write_text(good)
     output = result.stderr + result.stdout
-    assert result.returncode != 0
-    assert "prune.k_list: got [150, 50, 90]" in output
-    assert "'dvc checkout prune' restores the last good ones" in output
-    dvc(workspace, "checkout", "prune")
-    assert (workspace / "models/pruned/weight_k90.pt").read_bytes() == kept
+    assert result.returncode != 0 and "Traceback" not in output
+    assert "train.recipes.l1.l1: got -1; allowed: a number >= 0 (0 is off)" in output
+    assert "training l1" not in output  # Refused before loading data or training.
 
 
 def test_forced_train_rerun_changes_only_its_log(workspace):
-    dvc(workspace, "repro")
+    dvc(workspace, "checkout", "--force")
+    assert stages_run(dvc(workspace, "repro")) == []
     commit_all(workspace, "before the forced rerun")
-    result = dvc(workspace, "repro", "--force", "--single-item", "train")
-    assert stages_run(result) == ["train"]
+    result = dvc(workspace, "repro", "--force", "--single-item", "train@adam-0")
+    assert stages_run(result) == ["train@adam-0"]
     assert run(workspace, "git", "status", "--porcelain").stdout.split() == ["M", "dvc.lock"]
     changed = [line for line in run(workspace, "git", "diff", "-U0", "dvc.lock").stdout
-               .splitlines() if line.startswith(("+ ", "- ", "+  ", "-  "))]
-    assert len(changed) == 4  # The md5 and size of logs/train.json, old and new.
+               .splitlines() if line.startswith(("+ ", "- "))]
+    assert len(changed) == 4  # The md5 and size of train@adam-0's log, old and new.
     assert stages_run(dvc(workspace, "repro")) == []  # Nothing downstream changed.
 
 
-def test_forced_rerun_reproduces_model_and_results_exactly(workspace):
-    model_md5 = locked_md5(workspace, "train", "models/dense.pt")
-    accuracy = (workspace / "plots/evaluate/accuracy.csv").read_text()
-    result = dvc(workspace, "repro", "--force")
-    assert stages_run(result) == list(STAGES)
-    assert locked_md5(workspace, "train", "models/dense.pt") == model_md5
-    assert (workspace / "plots/evaluate/accuracy.csv").read_text() == accuracy
+def test_forced_rerun_reproduces_models_and_results_exactly(workspace):
+    model_md5 = locked_md5(workspace, "train@l1-1", "models/l1/seed1/dense.pt")
+    curves = (workspace / "plots/accuracy/weight.csv").read_text()
+    assert stages_run(dvc(workspace, "repro", "--force")) == sorted(ALL_STAGES)
+    assert locked_md5(workspace, "train@l1-1", "models/l1/seed1/dense.pt") == model_md5
+    assert (workspace / "plots/accuracy/weight.csv").read_text() == curves
 
 
 def test_a_fresh_clone_pulls_the_results_from_a_remote(workspace, tmp_path):
@@ -227,6 +273,7 @@ def test_a_fresh_clone_pulls_the_results_from_a_remote(workspace, tmp_path):
     clone = tmp_path / "clone"
     run(tmp_path, "git", "clone", "-q", str(workspace), str(clone))
     dvc(clone, "pull")
-    for path in ("models/dense.pt", "models/pruned/unit_k90.pt", "logs/train.json"):
+    for path in ("models/adam/seed0/dense.pt", "models/l1/pruned/unit_k90.pt",
+                 "logs/train/l1/seed1.json"):
         assert (clone / path).read_bytes() == (workspace / path).read_bytes()
     assert stages_run(dvc(clone, "repro")) == []

@@ -15,22 +15,23 @@ from prunekit import files
 pytestmark = needs_fashion_mnist
 
 
-def run_stage(workspace, stage, **kwargs):
-    return subprocess.run([sys.executable, "-m", f"stages.{stage}"],
+def run_stage(workspace, stage, *arguments, **kwargs):
+    return subprocess.run([sys.executable, "-m", f"stages.{stage}", *arguments],
                           cwd=workspace, capture_output=True, text=True, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A workspace where download and a tiny train have run once."""
+    """A workspace where download and a tiny train of adam seed 0 have run once."""
     workspace = make_workspace(tmp_path_factory.mktemp("stages"), TINY_PARAMS)
-    for stage in ("download", "train"):
-        assert run_stage(workspace, stage, check=True).returncode == 0
+    assert run_stage(workspace, "download", check=True).returncode == 0
+    assert run_stage(workspace, "train", "adam", "0", check=True).returncode == 0
     return workspace
 
 
 def snapshot(workspace):
-    outputs = ["models/dense.pt", "logs/train.json", "plots/train/history.csv"]
+    outputs = ["models/adam/seed0/dense.pt", "models/adam/seed0/history.csv",
+               "logs/train/adam/seed0.json"]
     return {name: (workspace / name).read_bytes() for name in outputs}
 
 
@@ -55,11 +56,11 @@ def edited_params(workspace, old, new):
 def test_bad_param_stops_before_any_work(trained):
     before = snapshot(trained)
     with edited_params(trained, "lr: 0.001", "lr: -1"):
-        result = run_stage(trained, "train")
+        result = run_stage(trained, "train", "adam", "0")
     assert result.returncode != 0
-    assert "train.lr: got -1; allowed: a finite number > 0" in result.stderr
+    assert "train.recipes.adam.lr: got -1; allowed: a number > 0" in result.stderr
     assert "Traceback" not in result.stderr
-    assert "training on" not in result.stderr  # Stopped before loading data or training.
+    assert "training adam" not in result.stderr  # Stopped before loading data or training.
     assert snapshot(trained) == before
 
 
@@ -67,6 +68,7 @@ def test_failure_while_writing_outputs_keeps_the_old_ones(trained, monkeypatch):
     before = snapshot(trained)
     monkeypatch.chdir(trained)
     monkeypatch.setattr(files, "write_json", _fail_disk_full)
+    monkeypatch.setattr(sys, "argv", ["train", "adam", "0"])
     with pytest.raises(OSError, match="disk full"):
         runpy.run_path(str(REPO / "stages" / "train.py"), run_name="__main__")
     assert snapshot(trained) == before
@@ -80,11 +82,12 @@ def _fail_disk_full(path, data):
 def test_ctrl_c_during_training_keeps_the_old_outputs(trained):
     before = snapshot(trained)
     with edited_params(trained, "epochs: 1", "epochs: 200"):
-        process = subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=trained,
+        process = subprocess.Popen([sys.executable, "-m", "stages.train", "adam", "0"],
+                                   cwd=trained,
                                    stderr=subprocess.PIPE, text=True,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
         for line in process.stderr:  # Wait until training has begun.
-            if "training on" in line:
+            if "training adam seed 0" in line:
                 break
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
@@ -94,36 +97,44 @@ def test_ctrl_c_during_training_keeps_the_old_outputs(trained):
     assert leftovers(trained) == []
 
 
-def test_swapped_artifact_is_refused_before_any_evaluation(trained):
-    assert run_stage(trained, "prune").returncode == 0
-    pruned = trained / "models" / "pruned"
+def test_swapped_artifact_is_refused_before_any_timing(trained):
+    assert run_stage(trained, "prune", "adam").returncode == 0
+    pruned = trained / "models" / "adam" / "pruned"
     (pruned / "weight_k90.pt").write_bytes((pruned / "unit_k90.pt").read_bytes())
-    result = run_stage(trained, "evaluate")
+    result = run_stage(trained, "benchmark", "adam")
     assert result.returncode != 0
     assert "weight_k90.pt holds unit pruning at k=90, expected weight at k=90" in result.stderr
     assert "dvc repro prune" in result.stderr and "Traceback" not in result.stderr
-    assert not (trained / "metrics" / "accuracy.json").exists()
+    assert not (trained / "models" / "adam" / "benchmark.csv").exists()
 
 
 def test_model_of_another_architecture_is_refused_clearly(trained):
     with edited_params(trained, "- 32\n", "- 48\n"):
-        result = run_stage(trained, "prune")
+        result = run_stage(trained, "evaluate", "adam", "0")
     assert result.returncode != 0
     assert "hidden sizes [32, 16], but train.hidden_sizes is [48, 16]" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_plot_stage_names_a_headline_file_without_the_dense_accuracy(trained):
-    (trained / "metrics").mkdir(exist_ok=True)
-    (trained / "metrics" / "accuracy.json").write_text('{"weight_k90": 0.5}\n')
-    result = run_stage(trained, "plot")
+def test_a_recipe_or_seed_not_in_params_is_refused(trained):
+    result = run_stage(trained, "evaluate", "sgd", "0")
     assert result.returncode != 0
-    assert "metrics/accuracy.json lacks the dense accuracy" in result.stderr
-    assert "dvc repro --force evaluate" in result.stderr and "Traceback" not in result.stderr
+    assert "recipe 'sgd' is not in train.recipes (adam, l1)" in result.stderr
+    result = run_stage(trained, "train", "adam", "7")
+    assert "seed 7 is not in train.seeds (0, 1)" in result.stderr
+
+
+def test_summarize_names_a_missing_network_table(trained):
+    result = run_stage(trained, "summarize")
+    assert result.returncode != 0
+    assert "models/adam/seed0/sweep.csv not found; run the stage that writes it" in (
+        result.stderr)
+    assert "Traceback" not in result.stderr
 
 
 def test_an_input_error_under_dvc_says_how_to_restore_the_outputs(trained):
     with edited_params(trained, "lr: 0.001", "lr: -1"):
-        result = run_stage(trained, "train", env={**os.environ, "DVC_STAGE": "train"})
+        result = run_stage(trained, "train", "adam", "0",
+                           env={**os.environ, "DVC_STAGE": "train@adam-0"})
     assert result.returncode != 0
-    assert "'dvc checkout train' restores the last good ones" in result.stderr
+    assert "'dvc checkout train@adam-0' restores the last good ones" in result.stderr
