@@ -68,8 +68,8 @@ class BenchmarkParams:
     """Inference timing settings."""
 
     batch_sizes: tuple[int, ...]
-    min_seconds: float
-    min_repeats: int
+    rounds: int
+    block_seconds: float
     num_threads: int
 
 
@@ -318,8 +318,8 @@ _RULES: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
     }),
     "benchmark": (BenchmarkParams, {
         "batch_sizes": _unique_list(_integer(1), "an integer >= 1"),
-        "min_seconds": _positive_number,
-        "min_repeats": _integer(1),
+        "rounds": _integer(1),
+        "block_seconds": _positive_number,
         "num_threads": _integer(1),
     }),
     "plot": (PlotParams, {

@@ -62,7 +62,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from prunekit import compact, metrics, model
+from prunekit import compact, engines, metrics, model
 
 # Hidden matrices at most this dense are stored as CSR by the hybrid plan (see module doc).
 HYBRID_MAX_DENSITY = 0.25
@@ -72,7 +72,10 @@ CSR_MAX_DENSITY = 0.4
 BATCH_TILE = 512
 
 BASELINE = "masked_dense"
-PLAN_NAMES = (BASELINE, "compact_dense", "compact_csr", "compact_hybrid")
+# Plans that run the full-size masked network densely, like the baseline.
+DENSE_PLANS = ("masked_ort",)
+PLAN_NAMES = (BASELINE, *DENSE_PLANS, "compact_dense", "compact_ort", "compact_csr",
+              "compact_hybrid", "mkl_csr", "kernel_csr")
 
 
 class PlanMismatchError(RuntimeError):
@@ -318,20 +321,69 @@ def hidden_densities(network: compact.CompactNetwork) -> list[float]:
     return [density(weight) for weight in network.weights[:-1]]
 
 
+def _input_units(network: compact.CompactNetwork) -> torch.Tensor | None:
+    """Returns the input pixels the compact network reads, or None when it reads them all."""
+    input_units = network.kept_units[0]
+    return None if input_units.numel() == network.layer_sizes[0] else input_units
+
+
+def compact_plans(network: compact.CompactNetwork, num_threads: int | None = None,
+                  hybrid_max_density: float = HYBRID_MAX_DENSITY,
+                  csr_max_density: float = CSR_MAX_DENSITY) -> dict[str, Plan]:
+    """Builds every plan that runs the compact network alone.
+
+    ``compact_dense`` and ``compact_hybrid`` are always built, ``compact_ort`` with
+    ``num_threads``; the all-CSR plans (``compact_csr``, and with ``num_threads`` ``mkl_csr``
+    and ``kernel_csr``, which hold the last matrix as CSR too and need every matrix non-empty)
+    only when no hidden compact matrix is denser than ``csr_max_density``.
+
+    Args:
+        network: The compact network (e.g. loaded with :func:`compact.load_compact`).
+        num_threads: Threads of the other engines' plans (:mod:`prunekit.engines`); None
+            builds PyTorch plans only.
+        hybrid_max_density: Density up to which the hybrid plan uses CSR for a hidden matrix.
+        csr_max_density: Density above which the all-CSR plans are not built.
+
+    Returns:
+        The plans by name, in :data:`PLAN_NAMES` order.
+    """
+    weights, input_units = network.weights, _input_units(network)
+    sparse = max(hidden_densities(network), default=0.0) <= csr_max_density
+    plans = {"compact_dense": compact_dense_plan(network),
+             "compact_hybrid": transposed_plan(network, hybrid_max_density, "compact_hybrid")}
+    if sparse:
+        plans["compact_csr"] = transposed_plan(network, 1.0, "compact_csr")
+    if num_threads is not None:
+        plans["compact_ort"] = Plan("compact_ort", engines.OrtForward(weights, input_units,
+                                                                      num_threads),
+                                    network.num_weights(), ("dense",) * len(weights))
+    if sparse and num_threads is not None and all(weight.numel() for weight in weights):
+        csr_formats = ("csr",) * len(weights)
+        plans["mkl_csr"] = Plan("mkl_csr", engines.MklForward(weights, input_units,
+                                                              num_threads),
+                                network.num_nonzero(), csr_formats)
+        plans["kernel_csr"] = Plan("kernel_csr", engines.KernelForward(weights, input_units,
+                                                                       num_threads),
+                                   network.num_nonzero(), csr_formats)
+    return {name: plans[name] for name in PLAN_NAMES if name in plans}
+
+
 def build_plans(masked_weights: Sequence[torch.Tensor], network: compact.CompactNetwork,
                 hybrid_max_density: float = HYBRID_MAX_DENSITY,
-                csr_max_density: float = CSR_MAX_DENSITY) -> dict[str, Plan]:
+                csr_max_density: float = CSR_MAX_DENSITY,
+                num_threads: int | None = None) -> dict[str, Plan]:
     """Builds every plan that applies to one pruned network.
 
-    ``masked_dense``, ``compact_dense`` and ``compact_hybrid`` are always built;
-    ``compact_csr`` only when no hidden compact matrix is denser than ``csr_max_density``.
+    The baseline ``masked_dense``, ``masked_ort`` (onnxruntime on the same matrices) with
+    ``num_threads``, and the plans of :func:`compact_plans`.
 
     Args:
         masked_weights: The full-size masked (out, in) matrices, first layer first.
         network: The compact network made from them (e.g. loaded with
             :func:`compact.load_compact`).
         hybrid_max_density: Density up to which the hybrid plan uses CSR for a hidden matrix.
-        csr_max_density: Density above which the all-CSR plan is not built.
+        csr_max_density: Density above which the all-CSR plans are not built.
+        num_threads: Threads of the other engines' plans; None builds PyTorch plans only.
 
     Returns:
         The plans by name, baseline first, in :data:`PLAN_NAMES` order.
@@ -346,11 +398,13 @@ def build_plans(masked_weights: Sequence[torch.Tensor], network: compact.Compact
         raise ValueError(f"masked matrices of shapes {shapes} do not match the compact "
                          f"network's original layer sizes {list(network.layer_sizes)}")
     plans = {BASELINE: masked_dense_plan(masked_weights),
-             "compact_dense": compact_dense_plan(network)}
-    if max(hidden_densities(network), default=0.0) <= csr_max_density:
-        plans["compact_csr"] = transposed_plan(network, 1.0, "compact_csr")
-    plans["compact_hybrid"] = transposed_plan(network, hybrid_max_density, "compact_hybrid")
-    return plans
+             **compact_plans(network, num_threads, hybrid_max_density, csr_max_density)}
+    if num_threads is not None:
+        plans["masked_ort"] = Plan("masked_ort", engines.OrtForward(masked_weights, None,
+                                                                    num_threads),
+                                   sum(weight.numel() for weight in masked_weights),
+                                   ("dense",) * len(masked_weights))
+    return {name: plans[name] for name in PLAN_NAMES if name in plans}
 
 
 def verify_plans(plans: Mapping[str, Plan], images: torch.Tensor,

@@ -63,7 +63,7 @@ PIPELINE_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/c
 TINY_PARAMS = {
     "train": {"hidden_sizes": [32, 16], "epochs": 1, "batch_size": 128, "limit": 1000},
     "prune": {"k_list": [0, 50, 90]},
-    "benchmark": {"batch_sizes": [1, 64], "min_seconds": 0.005, "min_repeats": 2},
+    "benchmark": {"batch_sizes": [1, 64], "rounds": 2, "block_seconds": 0.005},
     "plot": {"dpi": 40},
 }
 needs_fashion_mnist = pytest.mark.skipif(

@@ -42,77 +42,71 @@ class FakeClock:
 
 
 def policy(**overrides) -> benchmarking.TimingPolicy:
-    settings = {"min_repeats": 3, "min_seconds": 1e-6, "max_seconds": 10.0, "warmup_calls": 1}
+    settings = {"rounds": 3, "block_seconds": 0.004, "warmup_calls": 1}
     return benchmarking.TimingPolicy(**{**settings, **overrides})
 
 
-def test_plans_are_warmed_up_then_interleaved_in_seeded_random_orders():
+def test_every_plan_runs_one_warm_block_per_round_in_seeded_random_orders():
     clock = FakeClock()
-    calls = {"a": clock.plan("a", 0.001), "b": clock.plan("b", 0.002), "c": clock.plan("c", 0.0005)}
-    durations = benchmarking.time_interleaved(calls, policy(min_repeats=30), clock)
-    assert clock.calls[:3] == ["a", "b", "c"]  # Warm-up.
-    rounds = [tuple(clock.calls[start:start + 3]) for start in range(3, len(clock.calls), 3)]
+    calls = {"a": clock.plan("a", 0.001), "b": clock.plan("b", 0.002), "c": clock.plan("c", 0.004)}
+    durations, block_calls = benchmarking.time_blocks(calls, policy(rounds=30), clock)
+    assert block_calls == {"a": 4, "b": 2, "c": 1}  # As many calls as fill 0.004 s.
+    assert clock.calls[:6] == ["a", "b", "c", "a", "b", "c"]  # Warm-up, then block sizing.
+    blocks, position = [], 6
+    while position < len(clock.calls):  # A block: one untimed call, then the timed ones.
+        name = clock.calls[position]
+        size = 1 + block_calls[name]
+        assert clock.calls[position:position + size] == [name] * size
+        blocks.append(name)
+        position += size
+    rounds = [tuple(blocks[start:start + 3]) for start in range(0, len(blocks), 3)]
     assert len(rounds) == 30 and all(sorted(order) == ["a", "b", "c"] for order in rounds)
     assert len(set(rounds)) > 3  # The order changes from round to round.
-    assert durations["a"] == pytest.approx([0.001] * 30)
-    assert durations["b"] == pytest.approx([0.002] * 30)
+    assert durations["a"] == pytest.approx([0.001] * 30)  # Mean seconds per call per block.
+    assert durations["c"] == pytest.approx([0.004] * 30)
     again = FakeClock()
-    benchmarking.time_interleaved({name: again.plan(name, 0.001) for name in "abc"},
-                                  policy(min_repeats=30), again)
+    benchmarking.time_blocks({name: again.plan(name, seconds) for name, seconds in
+                              (("a", 0.001), ("b", 0.002), ("c", 0.004))},
+                             policy(rounds=30), again)
     assert again.calls == clock.calls  # Same seed, same orders.
 
 
 def test_separate_warmups_run_before_timing_and_must_match_the_calls():
     clock = FakeClock()
-    calls = {"a": clock.plan("a", 0.001)}
-    durations = benchmarking.time_interleaved(calls, policy(warmup_calls=2), clock,
-                                              warmups={"a": clock.plan("warm a", 0.5)})
-    assert clock.calls == ["warm a", "warm a", "a", "a", "a"]
-    assert durations["a"] == pytest.approx([0.001] * 3)  # Warm-up time is not counted.
+    calls = {"a": clock.plan("a", 0.004)}
+    durations, _ = benchmarking.time_blocks(calls, policy(warmup_calls=2), clock,
+                                            warmups={"a": clock.plan("warm a", 0.5)})
+    assert clock.calls == ["warm a", "warm a"] + ["a"] * 7  # Sizing, then 3 blocks of 1 + 1.
+    assert durations["a"] == pytest.approx([0.004] * 3)  # Warm-up time is not counted.
     with pytest.raises(ValueError, match="warm-ups"):
-        benchmarking.time_interleaved(calls, policy(), clock, warmups={"b": lambda: None})
+        benchmarking.time_blocks(calls, policy(), clock, warmups={"b": lambda: None})
 
 
-def test_each_plan_runs_until_its_own_min_repeats_and_min_seconds():
-    clock = FakeClock()
-    calls = {"fast": clock.plan("fast", 0.001), "slow": clock.plan("slow", 0.010)}
-    durations = benchmarking.time_interleaved(
-        calls, policy(min_repeats=2, min_seconds=0.0195, warmup_calls=0), clock)
-    assert len(durations["slow"]) == 2
-    assert len(durations["fast"]) == 20
-    assert sorted(clock.calls[:4]) == ["fast", "fast", "slow", "slow"]  # Interleaved.
-    assert set(clock.calls[4:]) == {"fast"}
-
-
-def test_slow_plans_stop_at_the_cap_after_capped_repeats():
-    clock = FakeClock()
-    calls = {"slow": clock.plan("slow", 0.5), "fast": clock.plan("fast", 0.01)}
-    durations = benchmarking.time_interleaved(
-        calls, policy(min_repeats=5, min_seconds=0.095, max_seconds=1.0), clock)
-    assert len(durations["slow"]) == 3  # 1.0 s after two runs, but three are required.
-    assert len(durations["fast"]) == 10  # Uncapped: 5 runs and 0.095 s.
-    bounded = benchmarking.time_interleaved(
-        {"quick": clock.plan("quick", 1e-9)}, policy(min_seconds=1.0, max_repeats=50), clock)
-    assert len(bounded["quick"]) == 50
+def test_block_length_is_bounded():
+    timing = policy(block_seconds=1.0, max_block_calls=50)
+    assert timing.calls_per_block(1e-9) == 50
+    assert timing.calls_per_block(0.0) == 50
+    assert timing.calls_per_block(3.0) == 1
+    assert timing.calls_per_block(0.3) == 3
 
 
 def test_garbage_collection_is_restored_and_bad_input_rejected():
     assert gc.isenabled()
-    benchmarking.time_interleaved({"a": lambda: None}, policy())
+    benchmarking.time_blocks({"a": lambda: None}, policy())
     assert gc.isenabled()
     with pytest.raises(ValueError, match="empty"):
-        benchmarking.time_interleaved({}, policy())
-    with pytest.raises(ValueError, match="min_seconds"):
-        policy(min_seconds=2.0, max_seconds=1.0)
-    with pytest.raises(ValueError, match="min_repeats"):
-        policy(min_repeats=0)
+        benchmarking.time_blocks({}, policy())
+    with pytest.raises(ValueError, match="block_seconds"):
+        policy(block_seconds=0)
+    with pytest.raises(ValueError, match="rounds"):
+        policy(rounds=0)
 
 
 def test_summarize_reports_median_quartiles_and_extremes_in_milliseconds():
     summary = benchmarking.summarize([0.004, 0.001, 0.100, 0.003, 0.002])
     assert summary == pytest.approx({"median_ms": 3.0, "q1_ms": 2.0, "q3_ms": 4.0,
                                      "iqr_ms": 2.0, "min_ms": 1.0, "max_ms": 100.0,
-                                     "repeats": 5})
+                                     "rounds": 5})
     with pytest.raises(ValueError):
         benchmarking.summarize([])
 
@@ -128,7 +122,17 @@ def test_case_rows_compute_speedups_and_mark_one_fastest_plan():
     assert baseline["speedup_vs_dense"] == 1.0 and baseline["ideal_speedup"] == 1.0
     assert sparse["speedup_vs_dense"] == pytest.approx(5.5)
     assert sparse["ideal_speedup"] == 10.0
+    assert sparse["fraction_of_ideal"] == pytest.approx(0.55)
+    assert sparse["gflops"] == pytest.approx(2 * 100 * 256 / 0.002 / 1e9, abs=1e-4)
     assert [row["is_fastest"] for row in rows] == [False, True]
+    # A faster dense engine becomes the second reference.
+    with_ort = benchmarking.case_rows(
+        case, {**durations, "masked_ort": [0.004, 0.005, 0.006]},
+        {"masked_dense": 1000, "compact_csr": 100, "masked_ort": 1000},
+        {"masked_dense": ("dense",), "compact_csr": ("csr",), "masked_ort": ("dense",)})
+    assert {row["fastest_dense_plan"] for row in with_ort} == {"masked_ort"}
+    assert [row["speedup_vs_fastest_dense"] for row in with_ort] == pytest.approx(
+        [5 / 11, 2.5, 1.0], abs=1e-4)
     # When nothing beats the baseline, the baseline itself is the fastest plan (fall back).
     slower = benchmarking.case_rows(case, {"masked_dense": [0.01], "compact_csr": [0.02]},
                                     {"masked_dense": 1000, "compact_csr": 100},
@@ -156,14 +160,14 @@ def tiny_rows() -> list[dict]:
     sizes = model.layer_sizes([16, 12])
     dense = [torch.randn(out_size, in_size, generator=generator)
              for in_size, out_size in zip(sizes[:-1], sizes[1:], strict=True)]
-    timing = policy(min_repeats=2, min_seconds=1e-4, max_seconds=1e-3)
+    timing = policy(rounds=2, block_seconds=1e-4)
     rows = []
     with torch.inference_mode():
         for method in ("weight", "unit"):
             for percent in (0, 90):
                 masked = pruning.prune(dense, method, percent)
                 network = compact.compact(masked)
-                plans = sparse_inference.build_plans(masked, network)
+                plans = sparse_inference.build_plans(masked, network, num_threads=1)
                 case = benchmarking.describe_case(method, percent, masked, network)
                 rows.extend(benchmarking.benchmark_network(plans, case, sizes[0], [1, 8],
                                                            timing))
@@ -172,7 +176,7 @@ def tiny_rows() -> list[dict]:
 
 def test_benchmark_network_times_every_plan_at_every_batch_size(tiny_rows):
     assert all(tuple(row) == benchmarking.ROW_KEYS for row in tiny_rows)
-    assert all(row["repeats"] >= 2 for row in tiny_rows)
+    assert all(row["rounds"] == 2 and row["calls_per_block"] >= 1 for row in tiny_rows)
     cases = {(row["method"], row["k"], row["batch_size"]) for row in tiny_rows}
     assert len(cases) == 2 * 2 * 2
     for case in cases:
@@ -187,25 +191,24 @@ def test_benchmark_network_times_every_plan_at_every_batch_size(tiny_rows):
 
 def test_summary_and_series_tables_have_the_expected_shape(tiny_rows):
     summary = benchmarking.summarize_rows(tiny_rows, headline_cases=[("unit", 90), ("unit", 50)],
-                                          headline_batch=8)
-    assert set(summary) == {"headline", "dense_median_ms", "fastest"}
-    assert set(summary["headline"]) == {"unit_k90_batch8"}  # k50 was not measured.
-    assert set(summary["headline"]["unit_k90_batch8"]) == {
-        "plan", "speedup", "ideal_speedup", "nonzero_ideal_speedup"}
-    assert set(summary["dense_median_ms"]) == {"batch1", "batch8"}
-    assert set(summary["fastest"]) == {"weight", "unit"}
-    assert set(summary["fastest"]["weight"]) == {"k0", "k90"}
-    assert set(summary["fastest"]["weight"]["k90"]) == {"batch1", "batch8"}
-    assert set(summary["fastest"]["weight"]["k90"]["batch8"]) == {"plan", "speedup",
-                                                                  "ideal_speedup"}
+                                          headline_batches=[8])
+    assert summary.keys() == {"unit_k90_batch8"}  # k50 was not measured.
+    assert summary["unit_k90_batch8"].keys() == {"speedup_vs_dense", "speedup_vs_fastest_dense"}
+    everything = benchmarking.summarize_rows(tiny_rows, headline_cases=[("weight", 90),
+                                                                        ("unit", 90)],
+                                             headline_batches=[1, 8])
+    assert len(everything) == 4
+    assert all(isinstance(value, float) for entry in everything.values()
+               for value in entry.values())
 
     tables = benchmarking.series_tables(tiny_rows)
     assert set(tables) == {"weight_batch1", "weight_batch8", "unit_batch1", "unit_batch8"}
     for table in tables.values():
         assert [row["k"] for row in table] == [0, 90]  # Sorted by sparsity.
         assert list(table[0]) == ["k", "sparsity_percent", "fastest_plan", "fastest_speedup",
-                                  "compact_dense_speedup", "compact_hybrid_speedup",
-                                  "ideal_speedup"]
+                                  "fastest_speedup_vs_fastest_dense",
+                                  "fastest_fraction_of_ideal", "compact_dense_speedup",
+                                  "compact_ort_speedup", "ideal_speedup"]
     with pytest.raises(ValueError, match="lacks"):
         benchmarking.series_tables(tiny_rows, plans=["compact_csr"])
 
@@ -213,9 +216,9 @@ def test_summary_and_series_tables_have_the_expected_shape(tiny_rows):
 def test_summaries_and_figure_accept_rows_read_back_from_csv(tiny_rows):
     as_text = [{key: str(value) for key, value in row.items()} for row in tiny_rows]
     summary = benchmarking.summarize_rows(as_text, headline_cases=[("weight", 90)],
-                                          headline_batch=1)
+                                          headline_batches=[1])
     assert summary == benchmarking.summarize_rows(tiny_rows, headline_cases=[("weight", 90)],
-                                                  headline_batch=1)
+                                                  headline_batches=[1])
     assert len(benchmarking.series_tables(as_text)["unit_batch8"]) == 2
     figure = plotting.speedup_figure(as_text)
     assert [axes.get_title() for axes in figure.axes] == ["batch 1", "batch 8"]
@@ -229,7 +232,7 @@ def test_stage_writes_metrics_and_tables_for_a_tiny_network(tmp_path, monkeypatc
     settings = yaml.safe_load((REPO / "params.yaml").read_text())
     settings["train"]["hidden_sizes"] = [16, 12]
     settings["prune"] = {"k_list": [0, 90, 100], "methods": ["weight", "unit"]}
-    settings["benchmark"] = {"batch_sizes": [1, 256], "min_seconds": 0.001, "min_repeats": 2,
+    settings["benchmark"] = {"batch_sizes": [1, 256], "rounds": 2, "block_seconds": 0.001,
                              "num_threads": 1}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings))
     generator = torch.Generator().manual_seed(0)
@@ -250,22 +253,24 @@ def test_stage_writes_metrics_and_tables_for_a_tiny_network(tmp_path, monkeypatc
     finally:
         torch.set_num_threads(threads)
     metrics = files.read_json(layout.METRICS_DIR / "benchmark.json")
-    assert metrics["provenance"]["num_threads"] == 1
-    assert metrics["provenance"]["torch_version"] == torch.__version__
-    assert set(metrics["headline"]) == {"unit_k90_batch256"}
-    assert set(metrics["fastest"]["weight"]["k90"]) == {"batch1", "batch256"}
-    # Unit k100 removes whole layers: no multiply-add is left, the ideal speed-up is unbounded.
-    assert metrics["fastest"]["unit"]["k100"]["batch256"]["ideal_speedup"] is None
-    sizes_vs_dense = metrics["file_size_vs_dense"]["unit"]
+    assert set(metrics) == {f"{method}_k90_batch{batch}" for method in ("weight", "unit")
+                            for batch in (1, 256)}
+    log = files.read_json(tmp_path / "logs" / "benchmark.json")
+    assert log["provenance"]["num_threads"] == 1
+    assert log["provenance"]["torch_version"] == torch.__version__
+    assert log["timing"]["rounds"] == 2
+    sizes_vs_dense = {(row["method"], row["k"]): float(row["fraction_of_dense"]) for row in
+                      files.read_csv(layout.BENCHMARK_TABLES / "file_sizes.csv")}
     unit_k90_bytes = layout.pruned_model("unit", "k90").stat().st_size
-    assert sizes_vs_dense["k90"] == round(unit_k90_bytes / layout.DENSE_MODEL.stat().st_size, 4)
-    assert sizes_vs_dense["k90"] < sizes_vs_dense["k0"]
+    assert sizes_vs_dense["unit", "90"] == round(
+        unit_k90_bytes / layout.DENSE_MODEL.stat().st_size, 4)
+    assert sizes_vs_dense["unit", "90"] < sizes_vs_dense["unit", "0"]
     tables = sorted(path.name for path in layout.BENCHMARK_TABLES.iterdir())
-    assert tables == ["all.csv", "unit_batch1.csv", "unit_batch256.csv", "weight_batch1.csv",
-                      "weight_batch256.csv"]
+    assert tables == ["all.csv", "file_sizes.csv", "unit_batch1.csv", "unit_batch256.csv",
+                      "weight_batch1.csv", "weight_batch256.csv"]
     rows = files.read_csv(layout.BENCHMARK_TABLES / "all.csv")
     assert tuple(rows[0]) == benchmarking.ROW_KEYS
     assert len(rows) == 2 * sum(len(sparse_inference.build_plans(
         pruning.prune(dense, method, percent),
-        compact.compact(pruning.prune(dense, method, percent))))
+        compact.compact(pruning.prune(dense, method, percent)), num_threads=1))
         for method in ("weight", "unit") for percent in (0, 90, 100))

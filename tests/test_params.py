@@ -54,7 +54,7 @@ def test_the_repository_params_are_valid_and_typed(document):
     ("train", "device", "tpu", "auto, cpu, cuda or cuda:N"),
     ("train", "num_threads", 0, "null or an integer >= 1"),
     ("benchmark", "batch_sizes", [0, 256], "0 is not"),
-    ("benchmark", "min_seconds", 0, "a finite number > 0"),
+    ("benchmark", "block_seconds", 0, "a finite number > 0"),
     ("plot", "dpi", 5, "an integer from 30 to 1200"),
     ("download", "source_dir", 42, "null or a folder path"),
 ])
@@ -119,7 +119,7 @@ def test_a_key_given_twice_is_reported(tmp_path):
 
 @pytest.mark.parametrize(("section", "key", "value"), [
     ("train", "lr", float("nan")), ("train", "lr", float("inf")),
-    ("benchmark", "min_seconds", float("inf")), ("prune", "k_list", [float("nan")]),
+    ("benchmark", "block_seconds", float("inf")), ("prune", "k_list", [float("nan")]),
 ])
 def test_nan_and_infinity_are_refused(document, section, key, value):
     document[section][key] = value

@@ -85,8 +85,7 @@ def test_repro_builds_every_output(workspace):
     assert results["provenance"]["dataset"] == "fashion-mnist"
     train = read_json(workspace, "metrics/train.json")
     assert train["epochs"] == 1 and train["train_samples"] == 1000
-    speedups = read_json(workspace, "metrics/benchmark.json")
-    assert speedups["provenance"]["num_threads"] == 2
+    assert read_json(workspace, "logs/benchmark.json")["provenance"]["num_threads"] == 2
     rows = (workspace / "plots/benchmark/all.csv").read_text().splitlines()
     assert len(rows) > 1 + 2 * 3 * 2  # A row per plan, (method, k) and batch size.
     for png in ("sparsity_accuracy.png", "training.png", "speedup.png"):

@@ -37,9 +37,12 @@ def test_every_plan_reproduces_masked_logits_on_a_small_network(method, percent)
     masked = pruning.prune(scaled_weights(SMALL_HIDDEN), method, percent)
     network = compact.compact(masked)
     # Forcing CSR everywhere and a mid threshold covers CSR, dense and mixed layers.
-    plans = sparse_inference.build_plans(masked, network, csr_max_density=1.0)
+    plans = sparse_inference.build_plans(masked, network, csr_max_density=1.0, num_threads=2)
     plans["mixed"] = sparse_inference.transposed_plan(network, 0.3, "mixed")
-    assert set(plans) == {*sparse_inference.PLAN_NAMES, "mixed"}
+    expected = set(sparse_inference.PLAN_NAMES)
+    if not all(weight.numel() for weight in network.weights):  # A whole layer was pruned.
+        expected -= {"mkl_csr", "kernel_csr"}
+    assert set(plans) == {*expected, "mixed"}
     for batch_size in (1, 37, sparse_inference.BATCH_TILE + 3):  # The last one is sliced.
         assert_plans_match(masked, plans, images(batch_size))
 
@@ -50,7 +53,7 @@ def test_plans_reproduce_masked_logits_on_the_default_network():
     with torch.inference_mode():
         for method, percent in (("weight", 95), ("unit", 90)):
             masked = pruning.prune(dense, method, percent)
-            plans = sparse_inference.build_plans(masked, compact.compact(masked))
+            plans = sparse_inference.build_plans(masked, compact.compact(masked), num_threads=2)
             assert_plans_match(masked, plans, inputs)
             differences = sparse_inference.verify_plans(plans, inputs)
             assert set(differences) == set(plans)
