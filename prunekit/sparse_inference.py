@@ -57,12 +57,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from prunekit import compact, engines, metrics, model
+from prunekit import compact, engines, kernels, metrics, model
+
+logger = logging.getLogger(__name__)
 
 # Hidden matrices at most this dense are stored as CSR by the hybrid plan (see module doc).
 HYBRID_MAX_DENSITY = 0.25
@@ -335,7 +338,8 @@ def compact_plans(network: compact.CompactNetwork, num_threads: int | None = Non
     ``compact_dense`` and ``compact_hybrid`` are always built, ``compact_ort`` with
     ``num_threads``; the all-CSR plans (``compact_csr``, and with ``num_threads`` ``mkl_csr``
     and ``kernel_csr``, which hold the last matrix as CSR too and need every matrix non-empty)
-    only when no hidden compact matrix is denser than ``csr_max_density``.
+    only when no hidden compact matrix is denser than ``csr_max_density``; ``kernel_csr`` is
+    left out, with a warning, where its kernel cannot be compiled.
 
     Args:
         network: The compact network (e.g. loaded with :func:`compact.load_compact`).
@@ -362,9 +366,11 @@ def compact_plans(network: compact.CompactNetwork, num_threads: int | None = Non
         plans["mkl_csr"] = Plan("mkl_csr", engines.MklForward(weights, input_units,
                                                               num_threads),
                                 network.num_nonzero(), csr_formats)
-        plans["kernel_csr"] = Plan("kernel_csr", engines.KernelForward(weights, input_units,
-                                                                       num_threads),
-                                   network.num_nonzero(), csr_formats)
+        try:
+            plans["kernel_csr"] = Plan("kernel_csr", engines.KernelForward(
+                weights, input_units, num_threads), network.num_nonzero(), csr_formats)
+        except kernels.KernelUnavailableError as error:
+            logger.warning("no kernel_csr plan: %s", error)
     return {name: plans[name] for name in PLAN_NAMES if name in plans}
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from prunekit import compact, model, pruning, sparse_inference
+from prunekit import compact, kernels, model, pruning, sparse_inference
 
 SMALL_HIDDEN = [64, 48, 32]
 DEFAULT_HIDDEN = [1000, 1000, 500, 200]
@@ -136,3 +136,15 @@ def test_verify_plans_catches_a_wrong_plan():
                                   multiply_adds=1, formats=("dense", "dense"))
     with pytest.raises(sparse_inference.PlanMismatchError, match="wrong"):
         sparse_inference.verify_plans({**plans, "wrong": wrong}, torch.ones(2, 4))
+
+
+def test_kernel_plan_is_left_out_without_a_compiler(monkeypatch, caplog):
+    masked = pruning.prune(scaled_weights(SMALL_HIDDEN), "weight", 90)
+
+    def no_compiler():
+        raise kernels.KernelUnavailableError("no C compiler")
+
+    monkeypatch.setattr(kernels, "library", no_compiler)
+    plans = sparse_inference.compact_plans(compact.compact(masked), num_threads=1)
+    assert "kernel_csr" not in plans and "mkl_csr" in plans
+    assert "no C compiler" in caplog.text
