@@ -47,9 +47,10 @@ def _float32(array: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.array(array, dtype=np.float32, order="C", copy=True)
 
 
-def _select_inputs(images: np.ndarray, input_units: np.ndarray | None) -> np.ndarray:
-    """Returns the columns of ``images`` the network reads (all of them for None)."""
-    return images if input_units is None else images[:, input_units]
+def _select_inputs(images: torch.Tensor, input_units: np.ndarray | None) -> np.ndarray:
+    """Returns the columns of ``images`` the network reads (all for None) as float32 NumPy."""
+    array = images.detach().cpu().to(torch.float32).numpy()
+    return array if input_units is None else array[:, input_units]
 
 
 class OrtForward:
@@ -77,7 +78,7 @@ class OrtForward:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Runs the network; ``images`` is (batch, all inputs), the logits (batch, 10)."""
-        (logits,) = self._session.run(None, {"images": images.numpy()})
+        (logits,) = self._session.run(None, {"images": _select_inputs(images, None)})
         return torch.from_numpy(logits)
 
 
@@ -292,8 +293,7 @@ class MklForward:
             matrices = [_MklMatrix(self._library, weight, batch) for weight in self._weights]
             self._handles[batch == 1] = matrices
         self._library.MKL_Set_Num_Threads(self._num_threads)
-        activations = np.ascontiguousarray(_select_inputs(images.numpy(),
-                                                          self._input_units).T)
+        activations = np.ascontiguousarray(_select_inputs(images, self._input_units).T)
         last = len(matrices) - 1
         for index, matrix in enumerate(matrices):
             out = np.empty((matrix.rows, batch), dtype=np.float32)
@@ -399,8 +399,7 @@ class KernelForward:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Runs the network; ``images`` is (batch, all inputs), the logits (batch, 10)."""
-        inputs = np.ascontiguousarray(_select_inputs(images.numpy(), self._input_units),
-                                      dtype=np.float32)
+        inputs = np.ascontiguousarray(_select_inputs(images, self._input_units))
         batch, width = inputs.shape
         logits = np.empty((batch, self._outputs), dtype=np.float32)
         if batch == 1:
