@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import functools
 import glob
 import os
 import sys
@@ -163,37 +164,39 @@ def find_mkl_runtime() -> str:
                             "install the mkl package (pip install mkl)")
 
 
-_MKL: list[ctypes.CDLL] = []  # The loaded library, once (loading it twice would re-initialise).
-
-
 def _mkl(num_threads: int) -> ctypes.CDLL:
-    """Loads ``libmkl_rt`` once (LP64, GNU OpenMP threading) and sets its thread count.
+    """Returns the loaded ``libmkl_rt`` with its thread count set to ``num_threads``."""
+    library = _load_mkl()
+    library.MKL_Set_Num_Threads(num_threads)
+    return library
+
+
+@functools.cache
+def _load_mkl() -> ctypes.CDLL:
+    """Loads ``libmkl_rt`` once (LP64, GNU OpenMP threading) and declares its signatures.
 
     MKL's default Intel OpenMP layer computes wrong products in a process that has loaded
     PyTorch's GNU OpenMP (the two runtimes' ``omp_*`` symbols clash); the GNU layer shares
     PyTorch's runtime instead.
     """
-    if not _MKL:
-        library = ctypes.CDLL(find_mkl_runtime())
-        library.MKL_Set_Interface_Layer(_INTERFACE_LP64)
-        library.MKL_Set_Threading_Layer(_THREADING_GNU)
-        pointer, integer, descr = ctypes.c_void_p, ctypes.c_int, _MatrixDescr
-        library.mkl_sparse_s_create_csr.argtypes = [ctypes.POINTER(pointer), integer, integer,
-                                                    integer, pointer, pointer, pointer, pointer]
-        library.mkl_sparse_set_mv_hint.argtypes = [pointer, integer, descr, integer]
-        library.mkl_sparse_set_mm_hint.argtypes = [pointer, integer, descr, integer, integer,
-                                                   integer]
-        library.mkl_sparse_set_memory_hint.argtypes = [pointer, integer]
-        library.mkl_sparse_optimize.argtypes = [pointer]
-        library.mkl_sparse_destroy.argtypes = [pointer]
-        library.mkl_sparse_s_mv.argtypes = [integer, ctypes.c_float, pointer, descr, pointer,
-                                            ctypes.c_float, pointer]
-        library.mkl_sparse_s_mm.argtypes = [integer, ctypes.c_float, pointer, descr, integer,
-                                            pointer, integer, integer, ctypes.c_float, pointer,
-                                            integer]
-        _MKL.append(library)
-    _MKL[0].MKL_Set_Num_Threads(num_threads)
-    return _MKL[0]
+    library = ctypes.CDLL(find_mkl_runtime())
+    library.MKL_Set_Interface_Layer(_INTERFACE_LP64)
+    library.MKL_Set_Threading_Layer(_THREADING_GNU)
+    pointer, integer, descr = ctypes.c_void_p, ctypes.c_int, _MatrixDescr
+    library.mkl_sparse_s_create_csr.argtypes = [ctypes.POINTER(pointer), integer, integer,
+                                                integer, pointer, pointer, pointer, pointer]
+    library.mkl_sparse_set_mv_hint.argtypes = [pointer, integer, descr, integer]
+    library.mkl_sparse_set_mm_hint.argtypes = [pointer, integer, descr, integer, integer,
+                                               integer]
+    library.mkl_sparse_set_memory_hint.argtypes = [pointer, integer]
+    library.mkl_sparse_optimize.argtypes = [pointer]
+    library.mkl_sparse_destroy.argtypes = [pointer]
+    library.mkl_sparse_s_mv.argtypes = [integer, ctypes.c_float, pointer, descr, pointer,
+                                        ctypes.c_float, pointer]
+    library.mkl_sparse_s_mm.argtypes = [integer, ctypes.c_float, pointer, descr, integer,
+                                        pointer, integer, integer, ctypes.c_float, pointer,
+                                        integer]
+    return library
 
 
 class MklError(RuntimeError):

@@ -9,6 +9,7 @@ ctypes. A machine without a compiler gets :class:`KernelUnavailableError`.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import pathlib
@@ -22,9 +23,6 @@ FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-shared", "-fPIC")
 TILE = 64  # Images per tile; must match TILE in kernels.c.
 # Pass flags of forward_tiles; must match kernels.c.
 ACCUMULATE, END_OF_LAYER, APPLY_RELU = 1, 2, 4
-
-_LIBRARIES: dict[pathlib.Path, ctypes.CDLL] = {}
-
 
 class KernelUnavailableError(RuntimeError):
     """Raised when the kernels cannot be compiled (no C compiler, or it failed)."""
@@ -63,19 +61,23 @@ def library() -> ctypes.CDLL:
     key = hashlib.sha256("\n".join((SOURCE.read_text(), compiler, *FLAGS, platform.machine(),
                                     _cpu_flags())).encode()).hexdigest()[:16]
     path = cache_dir() / f"kernels-{key}.so"
-    if path not in _LIBRARIES:
-        if not path.is_file():
-            _compile(compiler, path)
-        loaded = ctypes.CDLL(str(path))
-        pointer, integer = ctypes.c_void_p, ctypes.c_int64
-        loaded.forward_vector.argtypes = [pointer, integer, *[pointer] * 6, integer, pointer,
-                                          integer, pointer]
-        loaded.forward_vector.restype = None
-        loaded.forward_tiles.argtypes = [pointer, integer, integer, *[pointer] * 7, integer,
-                                         pointer, integer, integer, integer, pointer]
-        loaded.forward_tiles.restype = None
-        _LIBRARIES[path] = loaded
-    return _LIBRARIES[path]
+    if not path.is_file():
+        _compile(compiler, path)
+    return _load(path)
+
+
+@functools.cache
+def _load(path: pathlib.Path) -> ctypes.CDLL:
+    """Loads a compiled library once and declares its functions' signatures."""
+    loaded = ctypes.CDLL(str(path))
+    pointer, integer = ctypes.c_void_p, ctypes.c_int64
+    loaded.forward_vector.argtypes = [pointer, integer, *[pointer] * 6, integer, pointer,
+                                      integer, pointer]
+    loaded.forward_vector.restype = None
+    loaded.forward_tiles.argtypes = [pointer, integer, integer, *[pointer] * 7, integer,
+                                     pointer, integer, integer, integer, pointer]
+    loaded.forward_tiles.restype = None
+    return loaded
 
 
 def _compile(compiler: str, path: pathlib.Path) -> None:
