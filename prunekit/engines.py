@@ -10,7 +10,8 @@ Three back ends, each wrapped as a callable that maps float32 images (batch, inp
   ``mkl_sparse_optimize`` with the batch size as hint, then ``mkl_sparse_s_mv`` or ``_mm`` on
   the transposed activations (features, batch).
 * :class:`KernelForward`: a compiled whole-network pass (:mod:`prunekit.kernels`) that walks
-  each CSR matrix once per call. At batch 1 it is a sparse matrix-vector product per layer; at
+  each CSR matrix once per call. At batch 1 it is a sparse matrix-vector product per layer
+  (AVX2 gathers where available); at
   larger batches it runs tiles of ``kernels.TILE`` images with the batch dimension innermost
   and contiguous, so each non-zero weight does one broadcast multiply-add on a row of the
   activations while the output row's accumulators stay in vector registers, with the ReLU

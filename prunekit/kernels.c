@@ -7,6 +7,9 @@
  */
 #include <stdint.h>
 #include <string.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #define TILE 64 /* images per tile: eight 8-float vectors of accumulators per output row */
 
@@ -15,8 +18,39 @@ typedef int32_t mask8 __attribute__((vector_size(32), aligned(4)));
 
 #define RELU(a) ((a) = (vec8)((mask8)(a) & ((a) > zero)))
 
-/* Logits of one image: a sparse matrix-vector product per layer, four partial sums per row.
- * work holds 2 * width floats. */
+/* One row's dot product with the activations: AVX2 gathers of 16 activations at a time where
+ * the CPU has them (about twice as fast as scalar loads), four scalar partial sums otherwise. */
+static float sparse_dot(const int32_t *indices, const float *weights, int32_t position,
+                        int32_t stop, const float *activations) {
+    float total = 0.0f;
+#ifdef __AVX2__
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; position + 16 <= stop; position += 16) {
+        const __m256i i0 = _mm256_loadu_si256((const __m256i *)(indices + position));
+        const __m256i i1 = _mm256_loadu_si256((const __m256i *)(indices + position + 8));
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(weights + position),
+                             _mm256_i32gather_ps(activations, i0, 4), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(weights + position + 8),
+                             _mm256_i32gather_ps(activations, i1, 4), a1);
+    }
+    a0 = _mm256_add_ps(a0, a1);
+    __m128 half = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+    half = _mm_hadd_ps(half, half);
+    half = _mm_hadd_ps(half, half);
+    total = _mm_cvtss_f32(half);
+#endif
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    for (; position + 4 <= stop; position += 4) {
+        s0 += weights[position] * activations[indices[position]];
+        s1 += weights[position + 1] * activations[indices[position + 1]];
+        s2 += weights[position + 2] * activations[indices[position + 2]];
+        s3 += weights[position + 3] * activations[indices[position + 3]];
+    }
+    for (; position < stop; ++position) s0 += weights[position] * activations[indices[position]];
+    return total + ((s0 + s1) + (s2 + s3));
+}
+
+/* Logits of one image: a sparse matrix-vector product per layer. work holds 2 * width floats. */
 void forward_vector(const float *image, int64_t inputs, const int32_t *row_pointers,
                     const int32_t *column_indices, const float *values, const int64_t *rows,
                     const int64_t *pointer_offsets, const int64_t *nonzero_offsets,
@@ -29,17 +63,8 @@ void forward_vector(const float *image, int64_t inputs, const int32_t *row_point
         const float *weights = values + nonzero_offsets[layer];
         const int relu = layer < layers - 1;
         for (int64_t row = 0; row < rows[layer]; ++row) {
-            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-            int32_t position = pointers[row];
-            const int32_t stop = pointers[row + 1];
-            for (; position + 4 <= stop; position += 4) {
-                s0 += weights[position] * current[indices[position]];
-                s1 += weights[position + 1] * current[indices[position + 1]];
-                s2 += weights[position + 2] * current[indices[position + 2]];
-                s3 += weights[position + 3] * current[indices[position + 3]];
-            }
-            for (; position < stop; ++position) s0 += weights[position] * current[indices[position]];
-            const float total = (s0 + s1) + (s2 + s3);
+            const float total = sparse_dot(indices, weights, pointers[row], pointers[row + 1],
+                                           current);
             following[row] = relu && total < 0.0f ? 0.0f : total;
         }
         float *swap = current;
