@@ -6,11 +6,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup dataset run test lint clean
+.PHONY: setup dataset compiler run test lint clean
 
-setup: $(VENV)/.installed dataset
+setup: $(VENV)/.installed dataset compiler
 
-# The package and its pinned dependencies (torch 2.14.1, torchvision 0.29.1, dvc, ...).
+# The package and its pinned dependencies (torch 2.14.1, torchvision 0.29.1, onnxruntime, mkl,
+# dvc, ...).
 $(VENV)/.installed: pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -21,6 +22,13 @@ $(VENV)/.installed: pyproject.toml
 dataset:
 	@if [ ! -d $(FASHION_MNIST) ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+# A C compiler builds the benchmark's sparse kernel on first use (prunekit/kernels.c); without
+# one that plan is skipped. Installed like the dataset, where apt-get exists and we are root.
+compiler:
+	@if ! command -v cc >/dev/null && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq gcc libc6-dev; \
 	fi
 
 run: setup

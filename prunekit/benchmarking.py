@@ -1,22 +1,16 @@
-"""Timing of inference plans, interleaved and summarised with their spread, as table rows.
+"""Timing of inference plans in warm blocks, summarised with their spread, as table rows.
 
-One *case* is one pruned network (method, k) at one batch size. All plans of a case are timed
-in the same loop: after warm-up, each round calls every plan still being timed once, in a fresh
-seeded random order, so that drift in the machine's speed (another process, frequency changes)
-hits every plan alike and no plan always runs right after the same one. Each plan holds its own
-copy of its matrices (see :mod:`prunekit.sparse_inference`), so a call finds in the cache only
-what its own earlier calls, or other plans' unrelated data, left there: the regime of a server
-that runs several models, not of one model alone in the cache.
+One *case* is one pruned network (method, k) at one batch size. After a warm-up, every plan of
+a case is timed in every round: each round runs, in a fresh seeded random order, one *block*
+per plan, an untimed call followed by back-to-back timed calls, and records the block's mean
+time per call. A plan's figure is the median over rounds, its spread the quartiles over rounds.
 
-A plan leaves the rotation once it has ``min_repeats`` runs and ``min_seconds`` of timed runs,
-or once it has ``max_seconds`` of timed runs and at least ``capped_repeats`` runs. The cap
-bounds the slow cases (batch 10,000 of the dense network takes ~0.2 s a call on 2 threads),
-where ``min_repeats`` runs alone would take seconds per plan; such rows report fewer runs.
-
-Compare speed-ups, not absolute times, across runs: interleaving protects the ratios within a
-case, but on a machine whose cache and memory bandwidth are shared (another process, other
-tenants of a virtual machine's host) the cache-bound sparse plans slow down far more than the
-compute-bound dense ones; runs here differed by up to 2x for them, ~10 % for dense products.
+Blocks keep a plan's weights in the cache the way a served model finds them (it is called again
+and again), whereas call-by-call interleaving evicts the large baseline's weights between its
+calls while a compact plan's stay cached. The random block order spreads drift in the machine's
+speed over all plans alike, and since all plans run every round, none runs on alone in a quieter
+(or busier) period than the others. Compare speed-ups, not absolute times, across runs: see
+docs/benchmark.md for the noise on a shared machine.
 """
 
 from __future__ import annotations
@@ -35,94 +29,80 @@ import torch
 
 from prunekit import compact, files, pruning, sparse_inference
 
-# A capped plan still gets this many timed runs (its median is then the middle one of three).
-CAPPED_REPEATS = 3
-# No plan is timed more often than this in one case, however fast it is.
-MAX_REPEATS = 100_000
 # Warm-up calls run on at most this many images: enough to pay one-time costs (thread pool,
-# first touch of the weights, lazy set-up) without a full call, which at batch 10,000 takes up
-# to a second per plan; the median of the timed runs absorbs what a first big call adds.
+# first touch of the weights, lazy set-up) without the cost of a full large batch.
 WARMUP_BATCH = 256
+# No block holds more timed calls than this, however fast the plan.
+MAX_BLOCK_CALLS = 10_000
 
-# The speed-ups metrics/benchmark.json reports: (method, k) at each headline batch size.
+# The figures metrics/benchmark.json holds: (method, k) at each headline batch size.
 HEADLINE_CASES = (("weight", 90), ("weight", 95), ("weight", 99), ("unit", 90))
 HEADLINE_BATCHES = (1, 256)
 
 ROW_KEYS = ("method", "k", "sparsity_percent", "batch_size", "plan", "formats", "median_ms",
-            "q1_ms", "q3_ms", "iqr_ms", "min_ms", "max_ms", "repeats", "multiply_adds",
-            "speedup_vs_dense", "ideal_speedup", "nonzero_ideal_speedup", "is_fastest")
+            "q1_ms", "q3_ms", "iqr_ms", "min_ms", "max_ms", "rounds", "calls_per_block",
+            "multiply_adds", "gflops", "speedup_vs_dense", "speedup_vs_fastest_dense",
+            "fastest_dense_plan", "ideal_speedup", "nonzero_ideal_speedup",
+            "fraction_of_ideal", "is_fastest")
 CASE_KEYS = ("method", "k", "sparsity_percent", "nonzero_ideal_speedup")
 
 
 @dataclasses.dataclass(frozen=True)
 class TimingPolicy:
-    """How long each plan of a case is timed.
+    """How each plan of a case is timed.
 
     Attributes:
-        min_repeats: Timed runs each plan gets at least (unless capped).
-        min_seconds: Timed seconds each plan gets at least (unless capped).
-        max_seconds: Timed seconds after which a plan stops once it has ``capped_repeats``
-            runs, even short of ``min_repeats``.
-        warmup_calls: Untimed calls of each plan before timing starts.
-        capped_repeats: Runs a plan gets at least, even when capped.
-        max_repeats: Runs after which a plan stops in any case.
+        rounds: Blocks per plan, one per round; the reported figure is their median.
+        block_seconds: Target duration of a block's timed calls: a block holds as many calls
+            as fit, judged from one call after the warm-up, and at least one.
+        warmup_calls: Untimed calls of each plan before the first round.
+        max_block_calls: The most timed calls in one block.
     """
 
-    min_repeats: int
-    min_seconds: float
-    max_seconds: float
+    rounds: int
+    block_seconds: float
     warmup_calls: int = 1
-    capped_repeats: int = CAPPED_REPEATS
-    max_repeats: int = MAX_REPEATS
+    max_block_calls: int = MAX_BLOCK_CALLS
 
     def __post_init__(self) -> None:
         """Checks the values.
 
         Raises:
-            ValueError: If a count is below 1 (warm-up below 0), a duration is not positive,
-                or ``max_seconds`` is below ``min_seconds``.
+            ValueError: If ``rounds`` or ``max_block_calls`` is below 1, ``warmup_calls`` below
+                0 or ``block_seconds`` not a positive number.
         """
-        if min(self.min_repeats, self.capped_repeats, self.max_repeats) < 1:
-            raise ValueError("min_repeats, capped_repeats and max_repeats must be >= 1")
+        if min(self.rounds, self.max_block_calls) < 1:
+            raise ValueError(f"rounds and max_block_calls must be >= 1, got {self.rounds} and "
+                             f"{self.max_block_calls}")
         if self.warmup_calls < 0:
             raise ValueError(f"warmup_calls must be >= 0, got {self.warmup_calls}")
-        if not 0 < self.min_seconds <= self.max_seconds:
-            raise ValueError(f"need 0 < min_seconds <= max_seconds, got {self.min_seconds} "
-                             f"and {self.max_seconds}")
+        if not 0 < self.block_seconds < math.inf:
+            raise ValueError(f"block_seconds must be a number > 0, got {self.block_seconds}")
 
-    def is_done(self, repeats: int, seconds: float) -> bool:
-        """Decides whether a plan may leave the rotation.
-
-        Args:
-            repeats: The plan's timed runs so far.
-            seconds: Their total duration.
-
-        Returns:
-            True once it has ``min_repeats`` runs and ``min_seconds``; or ``max_seconds`` and
-            ``capped_repeats`` runs (``min_repeats`` if fewer); or ``max_repeats`` runs.
-        """
-        return ((repeats >= self.min_repeats and seconds >= self.min_seconds)
-                or (seconds >= self.max_seconds
-                    and repeats >= min(self.capped_repeats, self.min_repeats))
-                or repeats >= self.max_repeats)
+    def calls_per_block(self, seconds_per_call: float) -> int:
+        """Returns how many timed calls of a plan taking ``seconds_per_call`` fill a block."""
+        if seconds_per_call <= 0:
+            return self.max_block_calls
+        return max(1, min(self.max_block_calls, round(self.block_seconds / seconds_per_call)))
 
 
-def time_interleaved(calls: Mapping[str, Callable[[], object]], policy: TimingPolicy,
-                     clock: Callable[[], float] = time.perf_counter,
-                     warmups: Mapping[str, Callable[[], object]] | None = None,
-                     order_seed: int = 0) -> dict[str, list[float]]:
-    """Times several callables in rounds of random order, after warm-up, with GC paused.
+def time_blocks(calls: Mapping[str, Callable[[], object]], policy: TimingPolicy,
+                clock: Callable[[], float] = time.perf_counter,
+                warmups: Mapping[str, Callable[[], object]] | None = None,
+                order_seed: int = 0) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Times callables in warm blocks, one block each per round in random order, GC paused.
 
     Args:
         calls: The callables to compare, by name; each is called without arguments.
-        policy: When each callable may stop.
+        policy: Rounds and block length.
         clock: Seconds as a float; a fake clock makes the loop testable.
         warmups: Per name, what to call ``policy.warmup_calls`` times before timing starts,
             e.g. the same plan on fewer images; None warms up with ``calls`` themselves.
-        order_seed: Seed of the order of the calls within each round.
+        order_seed: Seed of the order of the blocks within each round.
 
     Returns:
-        Per name, the duration in seconds of each timed call, in the order they ran.
+        Per name, the mean seconds per call of each round's block, in round order; and per
+        name, the timed calls per block.
 
     Raises:
         ValueError: If ``calls`` is empty or ``warmups`` names other callables.
@@ -135,37 +115,39 @@ def time_interleaved(calls: Mapping[str, Callable[[], object]], policy: TimingPo
     for _ in range(policy.warmup_calls):
         for warmup in warmups.values():
             warmup()
+    block_calls = {}
+    for name, call in calls.items():  # One full call each sizes the blocks.
+        started = clock()
+        call()
+        block_calls[name] = policy.calls_per_block(clock() - started)
     durations: dict[str, list[float]] = {name: [] for name in calls}
-    seconds = dict.fromkeys(calls, 0.0)
-    active = list(calls)
+    order = random.Random(order_seed)
     collecting = gc.isenabled()
     gc.disable()
-    order = random.Random(order_seed)
     try:
-        while active:
-            for name in order.sample(active, len(active)):
+        for _ in range(policy.rounds):
+            for name in order.sample(list(calls), len(calls)):
+                call, count = calls[name], block_calls[name]
+                call()  # Untimed: brings the plan's data back after the other plans' blocks.
                 started = clock()
-                calls[name]()
-                duration = clock() - started
-                durations[name].append(duration)
-                seconds[name] += duration
-            active = [name for name in active
-                      if not policy.is_done(len(durations[name]), seconds[name])]
+                for _ in range(count):
+                    call()
+                durations[name].append((clock() - started) / count)
     finally:
         if collecting:
             gc.enable()
-    return durations
+    return durations, block_calls
 
 
 def summarize(durations: Sequence[float]) -> dict[str, float | int]:
-    """Summarises timed runs in milliseconds: median, quartiles, extremes and count.
+    """Summarises per-round times in milliseconds: median, quartiles, extremes and rounds.
 
     Args:
-        durations: Seconds per run.
+        durations: Seconds per call, one figure per round.
 
     Returns:
         ``median_ms``, ``q1_ms``, ``q3_ms``, ``iqr_ms``, ``min_ms``, ``max_ms`` and
-        ``repeats``.
+        ``rounds``.
 
     Raises:
         ValueError: If ``durations`` is empty.
@@ -176,24 +158,31 @@ def summarize(durations: Sequence[float]) -> dict[str, float | int]:
     q1, median, q3 = np.percentile(milliseconds, [25, 50, 75])
     return {"median_ms": float(median), "q1_ms": float(q1), "q3_ms": float(q3),
             "iqr_ms": float(q3 - q1), "min_ms": float(milliseconds.min()),
-            "max_ms": float(milliseconds.max()), "repeats": len(durations)}
+            "max_ms": float(milliseconds.max()), "rounds": len(durations)}
 
 
 def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
               multiply_adds: Mapping[str, int], formats: Mapping[str, Sequence[str]],
-              baseline: str = sparse_inference.BASELINE) -> list[dict[str, Any]]:
+              block_calls: Mapping[str, int] | None = None,
+              baseline: str = sparse_inference.BASELINE,
+              dense_plans: Sequence[str] = sparse_inference.DENSE_PLANS) -> list[dict[str, Any]]:
     """Turns one case's timings into table rows, one per plan, with speed-ups.
 
     Args:
         case: :data:`CASE_KEYS` and ``batch_size`` of the case (see :func:`describe_case`).
-        durations: Per plan, the seconds of each timed run.
+        durations: Per plan, the seconds per call of each round.
         multiply_adds: Per plan, its ideal multiply-adds per sample.
         formats: Per plan, the format (``dense``/``csr``) of each matrix.
-        baseline: The plan the speed-ups are relative to.
+        block_calls: Per plan, the timed calls per block (0 where unknown).
+        baseline: The plan ``speedup_vs_dense`` is relative to.
+        dense_plans: Plans that run the full-size masked network; the fastest of those timed
+            is the reference of ``speedup_vs_fastest_dense``.
 
     Returns:
-        Rows with the keys :data:`ROW_KEYS`; ``is_fastest`` marks the plan (baseline included)
-        with the smallest median, so the fastest plan is never slower than the baseline.
+        Rows with the keys :data:`ROW_KEYS`; ``is_fastest`` marks the plan (dense ones
+        included) with the smallest median, so the fastest plan is never slower than the
+        fastest dense plan. ``gflops`` counts two operations per multiply-add;
+        ``fraction_of_ideal`` is ``speedup_vs_dense`` over ``nonzero_ideal_speedup``.
 
     Raises:
         ValueError: If the baseline was not timed, a plan lacks its multiply-adds or formats,
@@ -207,21 +196,32 @@ def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
     missing = sorted(set(durations) - set(multiply_adds) | set(durations) - set(formats))
     if missing:
         raise ValueError(f"no multiply-add count or formats for plans {missing}")
+    block_calls = block_calls or {}
     summaries = {plan: summarize(runs) for plan, runs in durations.items()}
     fastest = min(summaries, key=lambda plan: summaries[plan]["median_ms"])
+    fastest_dense = min((plan for plan in (baseline, *dense_plans) if plan in summaries),
+                        key=lambda plan: summaries[plan]["median_ms"])
     base = summaries[baseline]["median_ms"]
+    dense = summaries[fastest_dense]["median_ms"]
     rows = []
     for plan, summary in summaries.items():
+        speedup = base / summary["median_ms"]
         rows.append({
             "method": case["method"], "k": case["k"],
             "sparsity_percent": case["sparsity_percent"], "batch_size": case["batch_size"],
             "plan": plan, "formats": "/".join(formats[plan]),
             **{key: round(value, 5) if isinstance(value, float) else value
                for key, value in summary.items()},
+            "calls_per_block": block_calls.get(plan, 0),
             "multiply_adds": multiply_adds[plan],
-            "speedup_vs_dense": round(base / summary["median_ms"], 4),
+            "gflops": round(2 * multiply_adds[plan] * case["batch_size"]
+                            / summary["median_ms"] / 1e6, 4),
+            "speedup_vs_dense": round(speedup, 4),
+            "speedup_vs_fastest_dense": round(dense / summary["median_ms"], 4),
+            "fastest_dense_plan": fastest_dense,
             "ideal_speedup": ratio(multiply_adds[baseline], multiply_adds[plan]),
             "nonzero_ideal_speedup": case["nonzero_ideal_speedup"],
+            "fraction_of_ideal": round(speedup / case["nonzero_ideal_speedup"], 4),
             "is_fastest": plan == fastest,
         })
     return rows
@@ -300,8 +300,8 @@ def benchmark_network(plans: Mapping[str, sparse_inference.Plan], case: Mapping[
         case: :data:`CASE_KEYS` of the network (see :func:`describe_case`).
         input_size: Pixels per image the plans take.
         batch_sizes: The batch sizes, each one case.
-        policy: How long each plan is timed.
-        seed: Seed of the random input images.
+        policy: How each plan is timed.
+        seed: Seed of the random input images and of the block order.
         clock: Seconds as a float.
 
     Returns:
@@ -315,9 +315,9 @@ def benchmark_network(plans: Mapping[str, sparse_inference.Plan], case: Mapping[
         calls = {name: functools.partial(plan, images) for name, plan in plans.items()}
         warmups = {name: functools.partial(plan, images[:WARMUP_BATCH])
                    for name, plan in plans.items()}
-        durations = time_interleaved(calls, policy, clock, warmups)
+        durations, block_calls = time_blocks(calls, policy, clock, warmups, seed)
         rows.extend(case_rows({**case, "batch_size": batch_size}, durations, multiply_adds,
-                              formats))
+                              formats, block_calls))
     return rows
 
 
@@ -337,65 +337,24 @@ def _label(row: Mapping[str, Any]) -> tuple[str, str, str]:
 def summarize_rows(rows: Sequence[Mapping[str, Any]],
                    headline_cases: Sequence[tuple[str, float]] = HEADLINE_CASES,
                    headline_batches: Sequence[int] = HEADLINE_BATCHES) -> dict[str, Any]:
-    """Condenses benchmark rows into the headline speed-ups and a record of the fastest plans.
+    """Condenses benchmark rows into the few figures of the metrics file.
 
     Args:
         rows: Rows from :func:`case_rows`, or read back from their CSV file (strings).
-        headline_cases: ``(method, k)`` pairs to report at each of ``headline_batches``;
-            pairs and batch sizes that were not measured are left out.
-        headline_batches: Batch sizes of the headline figures.
+        headline_cases: ``(method, k)`` pairs to report; cases not measured are left out.
+        headline_batches: Batch sizes to report them at.
 
     Returns:
-        ``headline``: per ``batch<N>`` and ``<method>_<k label>``, the fastest plan's speed-up
-        over the masked dense network; ``dense_median_ms``: per batch size, the median over
-        cases of the baseline's median time; ``fastest``: per method, k label and batch
-        label, the fastest plan with its speed-up and ideal speed-up.
+        Per ``<method>_<k label>_batch<N>``, the fastest plan's ``speedup_vs_dense`` (over the
+        torch masked dense network) and ``speedup_vs_fastest_dense``.
     """
-    fastest: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
-    dense_ms: dict[str, list[float]] = {}
+    wanted = {(method, pruning.percent_label(percent), f"batch{batch}")
+              for method, percent in headline_cases for batch in headline_batches}
+    headline = {}
     for row in rows:
-        method, k_label, batch_label = _label(row)
-        if row["plan"] == sparse_inference.BASELINE:
-            dense_ms.setdefault(batch_label, []).append(float(row["median_ms"]))
-        if files.csv_bool(row["is_fastest"]):
-            fastest.setdefault(method, {}).setdefault(k_label, {})[batch_label] = {
-                "plan": row["plan"], "speedup": round(float(row["speedup_vs_dense"]), 2),
-                "ideal_speedup": round(float(row["ideal_speedup"]), 2)}
-    headline: dict[str, dict[str, float]] = {}
-    for batch_size in headline_batches:
-        for method, percent in headline_cases:
-            label = pruning.percent_label(percent)
-            entry = fastest.get(method, {}).get(label, {}).get(f"batch{batch_size}")
-            if entry is not None:
-                headline.setdefault(f"batch{batch_size}", {})[f"{method}_{label}"] = (
-                    entry["speedup"])
-    return {"headline": headline,
-            "dense_median_ms": {batch: round(float(np.median(times)), 4)
-                                for batch, times in dense_ms.items()},
-            "fastest": fastest}
-
-
-def series_tables(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Lays out the fastest and the ideal speed-up of every case for ``dvc plots``.
-
-    Args:
-        rows: Rows from :func:`case_rows`, or read back from their CSV file (strings).
-
-    Returns:
-        Per name ``batch<N>``, rows sorted by method and sparsity with ``series`` (e.g.
-        ``weight: fastest plan`` or ``weight: ideal``), ``method``, ``k``,
-        ``sparsity_percent``, ``speedup`` and ``plan``.
-    """
-    tables: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if not files.csv_bool(row["is_fastest"]):
-            continue
-        method, _, batch_label = _label(row)
-        case = {"method": method, "k": row["k"], "sparsity_percent": row["sparsity_percent"]}
-        tables.setdefault(batch_label, []).extend([
-            {"series": f"{method}: fastest plan", **case, "speedup": row["speedup_vs_dense"],
-             "plan": row["plan"]},
-            {"series": f"{method}: ideal", **case, "speedup": row["nonzero_ideal_speedup"],
-             "plan": "ideal"}])
-    return {name: sorted(table, key=lambda row: (row["series"], float(row["sparsity_percent"])))
-            for name, table in tables.items()}
+        key = _label(row)
+        if key in wanted and files.csv_bool(row["is_fastest"]):
+            headline["_".join(key)] = {
+                "speedup_vs_dense": round(float(row["speedup_vs_dense"]), 2),
+                "speedup_vs_fastest_dense": round(float(row["speedup_vs_fastest_dense"]), 2)}
+    return dict(sorted(headline.items()))

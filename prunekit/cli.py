@@ -73,3 +73,14 @@ def network_arguments(recipes: Sequence[str], seeds: Sequence[int] | None = None
         raise errors.InputError(f"seed {arguments.seed} is not in train.seeds "
                                 f"({', '.join(map(str, seeds))}); run the stages through dvc repro")
     return arguments.recipe, arguments.seed if seeds is not None else None
+
+
+def check_recipe_name(name: str | None, recipes: Sequence[str], key: str) -> None:
+    """Checks that a params value naming a recipe (or null) names one of ``train.recipes``.
+
+    Raises:
+        errors.InputError: If it names another.
+    """
+    if name is not None and name not in recipes:
+        raise errors.InputError(f"{key}: got {name!r}; allowed: null or one of train.recipes "
+                                f"({', '.join(recipes)})")

@@ -63,12 +63,15 @@ class TrainParams:
 
 @dataclasses.dataclass(frozen=True)
 class PruneParams:
-    """Pruning percentages (0-100), methods, random-control draws and single-layer pruning."""
+    """Pruning percentages (0-100), methods, random-control draws and single-layer pruning.
+
+    ``layer_sensitivity`` names the recipe whose networks also get each matrix pruned alone.
+    """
 
     k_list: tuple[float, ...]
     methods: tuple[str, ...]
     random_draws: int
-    layer_sensitivity: bool
+    layer_sensitivity: str | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,8 +79,9 @@ class BenchmarkParams:
     """Inference timing settings."""
 
     batch_sizes: tuple[int, ...]
-    min_seconds: float
-    min_repeats: int
+    k_list: tuple[float, ...]
+    rounds: int
+    block_seconds: float
     num_threads: int
 
 
@@ -288,10 +292,10 @@ def _device(value: Any) -> str:
     return value
 
 
-def _boolean(value: Any) -> bool:
-    """Accepts true or false."""
-    if not isinstance(value, bool):
-        raise _NotAllowedError("true or false")
+def _recipe_name(value: Any) -> str:
+    """Accepts a recipe name: letters, digits and _."""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_]+", value):
+        raise _NotAllowedError("a recipe name of train.recipes")
     return value
 
 
@@ -306,7 +310,8 @@ def _recipes(value: Any) -> dict[str, training.Recipe]:
         raise _NotAllowedError("a non-empty mapping of recipe names to their fields, e.g. "
                                "{adam: {optimizer: adam, lr: 0.001}}")
     problems = [f"{name}: not a valid recipe name; allowed: letters, digits and _"
-                for name in value if not re.fullmatch(r"[A-Za-z0-9_]+", str(name))]
+                for name in value if not isinstance(name, str)
+                or not re.fullmatch(r"[A-Za-z0-9_]+", name)]
     try:
         recipes = training.parse_recipes(value)
     except ValueError as error:
@@ -352,12 +357,13 @@ _RULES: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
         "k_list": _unique_list(_percent, "a number from 0 to 100"),
         "methods": _unique_list(_choice(pruning.METHODS), "one of " + ", ".join(pruning.METHODS)),
         "random_draws": _integer(0),
-        "layer_sensitivity": _boolean,
+        "layer_sensitivity": _optional(_recipe_name),
     }),
     "benchmark": (BenchmarkParams, {
         "batch_sizes": _unique_list(_integer(1), "an integer >= 1"),
-        "min_seconds": _positive_number,
-        "min_repeats": _integer(1),
+        "k_list": _unique_list(_percent, "a number from 0 to 100"),
+        "rounds": _integer(1),
+        "block_seconds": _positive_number,
         "num_threads": _integer(1),
     }),
     "plot": (PlotParams, {

@@ -8,7 +8,7 @@ from typing import Any
 import pandas
 from matplotlib import figure as mpl_figure  # Figures without pyplot: no display needed.
 
-from prunekit import sparse_inference
+from prunekit import files, sparse_inference
 
 METHOD_LABELS = {"weight": "weight pruning (smallest |w|)",
                  "unit": "unit pruning (smallest row L2 norm)"}
@@ -46,10 +46,10 @@ def sparsity_accuracy_figure(curves: pandas.DataFrame, recipe: str, dataset: str
     return figure
 
 
-PLAN_STYLES = {
-    "compact_dense": {"linestyle": "-", "marker": "o", "label": "compact, dense"},
-    "compact_csr": {"linestyle": "--", "marker": "s", "label": "compact, all CSR"},
-    "compact_hybrid": {"linestyle": ":", "marker": "^", "label": "compact, hybrid CSR/dense"},
+# Lines per method: the fastest plan of each case, and the fastest dense engine's.
+SERIES_STYLES = {
+    "fastest": {"linestyle": "-", "marker": "o", "label": "fastest plan"},
+    "masked_ort": {"linestyle": ":", "marker": "s", "label": "onnxruntime, masked dense"},
 }
 
 
@@ -58,7 +58,8 @@ def speedup_figure(rows: Iterable[Mapping[str, Any]],
                    ) -> mpl_figure.Figure:
     """Draws speed-up over the masked dense network against sparsity, one panel per batch size.
 
-    Each method gets a colour and each plan a line style; the ideal speed-up
+    Each method gets a colour; a solid line follows the fastest plan of each case, a dotted one
+    the masked network on onnxruntime (the fastest dense engine), and the ideal speed-up
     (``nonzero_ideal_speedup``: dense multiply-adds over the non-zero weights, the fewest any
     plan needs) is drawn wide and faded in the method's colour, and a grey line marks the dense
     baseline (1x).
@@ -67,8 +68,8 @@ def speedup_figure(rows: Iterable[Mapping[str, Any]],
         rows: The rows of ``plots/benchmark/all.csv``, either as ``csv.DictReader`` yields them
             (all values strings) or as ``pandas.DataFrame.to_dict("records")`` gives them; the
             columns used are ``method``, ``plan``, ``batch_size``, ``sparsity_percent``,
-            ``speedup_vs_dense`` and ``nonzero_ideal_speedup``. Values are converted with
-            ``float``.
+            ``speedup_vs_dense``, ``is_fastest`` and ``nonzero_ideal_speedup``. Values are
+            converted with ``float``.
         title: The figure's title.
 
     Returns:
@@ -96,9 +97,11 @@ def speedup_figure(rows: Iterable[Mapping[str, Any]],
             if ideal:
                 axes.plot(sorted(ideal), [ideal[x] for x in sorted(ideal)], color=color,
                           alpha=0.35, linewidth=3, label=f"{method}: ideal (MAC ratio)")
-            for plan, style in PLAN_STYLES.items():
+            for series, style in SERIES_STYLES.items():
                 points = sorted((float(row["sparsity_percent"]), float(row["speedup_vs_dense"]))
-                                for row in method_rows if row["plan"] == plan)
+                                for row in method_rows
+                                if (files.csv_bool(row["is_fastest"]) if series == "fastest"
+                                    else row["plan"] == series))
                 if points:
                     axes.plot([x for x, _ in points], [y for _, y in points], color=color,
                               linestyle=style["linestyle"], marker=style["marker"],
@@ -110,7 +113,7 @@ def speedup_figure(rows: Iterable[Mapping[str, Any]],
         axes.set_title(f"batch {batch_size}")
         axes.set_xlabel("Sparsity of the whole network (% of weights that are zero)")
         axes.grid(alpha=0.3, which="both")
-    panels[0].set_ylabel("Speed-up over the masked dense network (x, log scale)")
+    panels[0].set_ylabel("Speed-up over the torch masked dense network (x, log scale)")
     handles, labels = panels[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)),
                   fontsize="small")

@@ -1,4 +1,4 @@
-"""Inference plans for a pruned network: dense, compacted and sparse (CSR) forward passes.
+"""Inference plans for a pruned network: dense, compacted and sparse forward passes.
 
 A :class:`Plan` is built once from a pruned network (building is not part of what is timed)
 and then maps flattened images (batch, 784) to logits (batch, 10). Every plan computes the same
@@ -7,62 +7,37 @@ logits as the masked dense network, up to float32 rounding:
 * ``masked_dense``: the full-size matrices with pruned weights set to zero, ``h @ W.T`` per
   layer. The baseline: it does exactly the work of the unpruned network, whatever ``k``
   (MKL's dense products do not skip zeros).
+* ``masked_ort``: the same matrices run by onnxruntime, the other dense reference.
 * ``compact_dense``: what :meth:`compact.CompactNetwork.logits` computes, dense products on
-  the matrices left after dead neurons were removed.
-* ``compact_csr``: the compact network with every hidden matrix in CSR (int32 indices) and the
-  activations kept transposed, (features, batch), for the whole forward pass, so that each layer
-  is one ``W_csr @ h`` sparse-times-dense product. The last matrix (to the logits) stays dense.
+  the matrices left after dead neurons were removed; ``compact_ort`` runs them on onnxruntime.
+* ``compact_csr``: the compact network with every hidden matrix in ``torch.sparse`` CSR and
+  the activations kept transposed, (features, batch), so that each layer is one
+  ``W_csr @ h`` product. The last matrix (to the logits) stays dense.
 * ``compact_hybrid``: the same transposed pass, but a hidden matrix is stored as CSR only if its
   density is at most :data:`HYBRID_MAX_DENSITY`; denser ones stay dense (``W @ h``).
+* ``mkl_csr``: every matrix as an MKL inspector-executor CSR handle (:mod:`prunekit.engines`).
+* ``kernel_csr``: the compiled whole-network CSR kernel (:mod:`prunekit.kernels`).
 
-Each plan holds its own copy of its matrices. Plans that shared one tensor (``contiguous()``
-returns its input unchanged) made the shared copy stay in the cache while the baseline's was
-evicted, which inflated the compact plans' batch-1 speed-ups by up to 2x.
-
-Ideal cost: each plan counts the multiply-adds per sample its kernels cannot avoid: every weight
-of a dense matrix, the non-zeros of a CSR one. ``baseline MACs / plan MACs`` is the ideal
-(FLOP-count) speed-up.
-
-Measurements behind these choices (torch 2.14.1 with MKL, 2 threads of an AMD EPYC with
-AVX-512, medians of at least 0.2 s of runs, default network):
-
-* Orientation and layout at batch 256, one weight-pruned (1000, 1000) matrix at 5 % density:
-  dense ``h @ W.T`` 2.42 ms;
-  ``W_csr @ h`` with ``h`` (1000, 256) contiguous 0.40 ms; the same with ``h`` a transposed
-  view 0.74 ms; dense-times-sparse ``h @ W.T`` with ``W.T`` in CSR 3.53 ms and with
-  ``W_csr.t()`` 2.48 ms; CSC ``W @ h`` 1.39 ms; COO 1.35 ms. CSR with contiguous transposed
-  activations is 3-9x faster than every other sparse form at every density tried (1-10 %),
-  so it is the one sparse layout kept. int32 indices beat int64 by ~20 % at batch 1 (MKL's
-  own index type; int64 ones are converted on every call) and tie at larger batches.
-* Where CSR pays, one (1000, 1000) matrix: dense ``W @ h`` takes 0.048 ms at batch 1,
-  2.2 ms at batch 256 and 35 ms at batch 4096; CSR ties with it at a density of about 15 %,
-  27 % and 21 % respectively, and is 2-7x slower at 50-60 % density. Hence
-  :data:`HYBRID_MAX_DENSITY` = 0.25 and no all-CSR plan above :data:`CSR_MAX_DENSITY` = 0.4
-  (for the whole network at k50, i.e. 50 % density, it took 2.1x the dense time at batch 256
-  and 1.2 s a call at batch 10,000, 5x the dense time: it can never win, and costs seconds).
-* Batch slicing: a sparse-times-dense product streams a row of the activations per non-zero,
-  so once the activations outgrow the cache (batch 10,000: 40 MB per layer) it is bound by
-  memory. Running the whole network on slices of 512 images took the all-CSR plan from 232 to
-  113 ms (k90), 147 to 59 ms (k95) and 24 to 20 ms (k99) at batch 10,000; slices of 128-2048
-  were within 25 % of that. It gained nothing for dense layers (MKL blocks its own products),
-  so only plans with a CSR matrix slice.
-
-Unit pruning leaves fully dense compact matrices, so there the hybrid plan is the compact
-network run with transposed activations: ~10 % faster than ``compact_dense`` at batch 1, but
-1.6x slower at batch 256 (unit k90: 0.50 against 0.31 ms). Weight pruning prunes every matrix
-to the same density, so there the hybrid is either all dense or all CSR.
+Each plan holds its own copy of its matrices, so that no plan finds another's weights in the
+cache. Each counts the multiply-adds per sample its kernels cannot avoid: every weight of a
+dense matrix, the non-zeros of a CSR one; ``baseline MACs / plan MACs`` is its ideal
+(FLOP-count) speed-up. The measurements behind :data:`HYBRID_MAX_DENSITY`,
+:data:`CSR_MAX_DENSITY` and :data:`BATCH_TILE` are in docs/benchmark.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from prunekit import compact, metrics, model
+from prunekit import compact, engines, kernels, metrics, model
+
+logger = logging.getLogger(__name__)
 
 # Hidden matrices at most this dense are stored as CSR by the hybrid plan (see module doc).
 HYBRID_MAX_DENSITY = 0.25
@@ -72,7 +47,10 @@ CSR_MAX_DENSITY = 0.4
 BATCH_TILE = 512
 
 BASELINE = "masked_dense"
-PLAN_NAMES = (BASELINE, "compact_dense", "compact_csr", "compact_hybrid")
+# Plans that run the full-size masked network densely, like the baseline.
+DENSE_PLANS = ("masked_ort",)
+PLAN_NAMES = (BASELINE, *DENSE_PLANS, "compact_dense", "compact_ort", "compact_csr",
+              "compact_hybrid", "mkl_csr", "kernel_csr")
 
 
 class PlanMismatchError(RuntimeError):
@@ -318,20 +296,72 @@ def hidden_densities(network: compact.CompactNetwork) -> list[float]:
     return [density(weight) for weight in network.weights[:-1]]
 
 
+def _input_units(network: compact.CompactNetwork) -> torch.Tensor | None:
+    """Returns the input pixels the compact network reads, or None when it reads them all."""
+    input_units = network.kept_units[0]
+    return None if input_units.numel() == network.layer_sizes[0] else input_units
+
+
+def compact_plans(network: compact.CompactNetwork, num_threads: int | None = None,
+                  hybrid_max_density: float = HYBRID_MAX_DENSITY,
+                  csr_max_density: float = CSR_MAX_DENSITY) -> dict[str, Plan]:
+    """Builds every plan that runs the compact network alone.
+
+    ``compact_dense`` and ``compact_hybrid`` are always built, ``compact_ort`` with
+    ``num_threads``; the all-CSR plans (``compact_csr``, and with ``num_threads`` ``mkl_csr``
+    and ``kernel_csr``, which hold the last matrix as CSR too and need every matrix non-empty)
+    only when no hidden compact matrix is denser than ``csr_max_density``; ``kernel_csr`` is
+    left out, with a warning, where its kernel cannot be compiled.
+
+    Args:
+        network: The compact network (e.g. loaded with :func:`compact.load_compact`).
+        num_threads: Threads of the other engines' plans (:mod:`prunekit.engines`); None
+            builds PyTorch plans only.
+        hybrid_max_density: Density up to which the hybrid plan uses CSR for a hidden matrix.
+        csr_max_density: Density above which the all-CSR plans are not built.
+
+    Returns:
+        The plans by name, in :data:`PLAN_NAMES` order.
+    """
+    weights, input_units = network.weights, _input_units(network)
+    sparse = max(hidden_densities(network), default=0.0) <= csr_max_density
+    plans = {"compact_dense": compact_dense_plan(network),
+             "compact_hybrid": transposed_plan(network, hybrid_max_density, "compact_hybrid")}
+    if sparse:
+        plans["compact_csr"] = transposed_plan(network, 1.0, "compact_csr")
+    if num_threads is not None:
+        plans["compact_ort"] = Plan("compact_ort", engines.OrtForward(weights, input_units,
+                                                                      num_threads),
+                                    network.num_weights(), ("dense",) * len(weights))
+    if sparse and num_threads is not None and all(weight.numel() for weight in weights):
+        csr_formats = ("csr",) * len(weights)
+        plans["mkl_csr"] = Plan("mkl_csr", engines.MklForward(weights, input_units,
+                                                              num_threads),
+                                network.num_nonzero(), csr_formats)
+        try:
+            plans["kernel_csr"] = Plan("kernel_csr", engines.KernelForward(
+                weights, input_units, num_threads), network.num_nonzero(), csr_formats)
+        except kernels.KernelUnavailableError as error:
+            logger.warning("no kernel_csr plan: %s", error)
+    return {name: plans[name] for name in PLAN_NAMES if name in plans}
+
+
 def build_plans(masked_weights: Sequence[torch.Tensor], network: compact.CompactNetwork,
                 hybrid_max_density: float = HYBRID_MAX_DENSITY,
-                csr_max_density: float = CSR_MAX_DENSITY) -> dict[str, Plan]:
+                csr_max_density: float = CSR_MAX_DENSITY,
+                num_threads: int | None = None) -> dict[str, Plan]:
     """Builds every plan that applies to one pruned network.
 
-    ``masked_dense``, ``compact_dense`` and ``compact_hybrid`` are always built;
-    ``compact_csr`` only when no hidden compact matrix is denser than ``csr_max_density``.
+    The baseline ``masked_dense``, ``masked_ort`` (onnxruntime on the same matrices) with
+    ``num_threads``, and the plans of :func:`compact_plans`.
 
     Args:
         masked_weights: The full-size masked (out, in) matrices, first layer first.
         network: The compact network made from them (e.g. loaded with
             :func:`compact.load_compact`).
         hybrid_max_density: Density up to which the hybrid plan uses CSR for a hidden matrix.
-        csr_max_density: Density above which the all-CSR plan is not built.
+        csr_max_density: Density above which the all-CSR plans are not built.
+        num_threads: Threads of the other engines' plans; None builds PyTorch plans only.
 
     Returns:
         The plans by name, baseline first, in :data:`PLAN_NAMES` order.
@@ -346,11 +376,13 @@ def build_plans(masked_weights: Sequence[torch.Tensor], network: compact.Compact
         raise ValueError(f"masked matrices of shapes {shapes} do not match the compact "
                          f"network's original layer sizes {list(network.layer_sizes)}")
     plans = {BASELINE: masked_dense_plan(masked_weights),
-             "compact_dense": compact_dense_plan(network)}
-    if max(hidden_densities(network), default=0.0) <= csr_max_density:
-        plans["compact_csr"] = transposed_plan(network, 1.0, "compact_csr")
-    plans["compact_hybrid"] = transposed_plan(network, hybrid_max_density, "compact_hybrid")
-    return plans
+             **compact_plans(network, num_threads, hybrid_max_density, csr_max_density)}
+    if num_threads is not None:
+        plans["masked_ort"] = Plan("masked_ort", engines.OrtForward(masked_weights, None,
+                                                                    num_threads),
+                                   sum(weight.numel() for weight in masked_weights),
+                                   ("dense",) * len(masked_weights))
+    return {name: plans[name] for name in PLAN_NAMES if name in plans}
 
 
 def verify_plans(plans: Mapping[str, Plan], images: torch.Tensor,

@@ -2,9 +2,13 @@
 
 import logging
 import os
+import pathlib
 import sys
 import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import onnxruntime
 import torch
 import tqdm
 
@@ -12,6 +16,7 @@ from prunekit import (
     benchmarking,
     cli,
     compact,
+    errors,
     files,
     layout,
     model,
@@ -23,11 +28,55 @@ from prunekit import (
 
 logger = logging.getLogger("benchmark")
 
-# A plan stops after CAP_FACTOR * min_seconds of timed runs (given 3 runs) even short of
-# min_repeats: at batch 10,000 a dense forward pass takes ~0.2 s, and the stage must stay short.
-CAP_FACTOR = 3
 SEED = 0  # Of the random stand-in images: timings do not depend on pixel values.
 CHECK_BATCH = 64  # Images on which every plan is checked against the masked network.
+
+
+def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib.Path],
+            hidden_sizes: Sequence[int], batch_sizes: Sequence[int],
+            policy: benchmarking.TimingPolicy, num_threads: int) -> list[dict[str, Any]]:
+    """Checks and times every plan of every pruned network.
+
+    Args:
+        dense_model: The dense checkpoint the networks were pruned from.
+        paths: Per ``(method, percent)``, the compact artifact's path.
+        hidden_sizes: The network's hidden layer widths.
+        batch_sizes: The batch sizes to time.
+        policy: How each plan is timed.
+        num_threads: Threads of every plan.
+
+    Returns:
+        The rows of :func:`benchmarking.benchmark_network`, network by network.
+
+    Raises:
+        compact.ArtifactError: If a compact artifact is missing or not the expected one.
+        model.CheckpointError: If the dense checkpoint is missing or of other sizes.
+        sparse_inference.PlanMismatchError: If a plan's logits differ from the masked
+            network's beyond rounding.
+    """
+    sizes = model.layer_sizes(hidden_sizes)
+    compact.check_artifacts(paths, sizes)  # Before any timing.
+    dense_weights = model.load_weights(dense_model, hidden_sizes)
+    torch.set_num_threads(num_threads)
+    check_images = benchmarking.random_images(CHECK_BATCH, sizes[0], SEED + 1)
+    rows = []
+    with torch.inference_mode():
+        for method, percent in tqdm.tqdm(paths, desc="benchmark", unit="network",
+                                          disable=not sys.stderr.isatty()):
+            network = compact.load_compact(paths[method, percent], sizes, method, percent)
+            masked = pruning.prune(dense_weights, method, percent)
+            plans = sparse_inference.build_plans(masked, network, num_threads=num_threads)
+            sparse_inference.verify_plans(plans, check_images)
+            case = benchmarking.describe_case(method, percent, masked, network)
+            del masked  # Only the baseline plans keep the masked matrices from here on.
+            case_rows = benchmarking.benchmark_network(plans, case, sizes[0], batch_sizes,
+                                                       policy, SEED)
+            rows.extend(case_rows)
+            logger.info("%s k=%g: fastest %s", method, percent, ", ".join(
+                f"batch {row['batch_size']} {row['plan']} {row['speedup_vs_dense']:.2f}x "
+                f"({row['speedup_vs_fastest_dense']:.2f}x over {row['fastest_dense_plan']})"
+                for row in case_rows if row["is_fastest"]))
+    return rows
 
 
 def main() -> None:
@@ -43,44 +92,26 @@ def main() -> None:
     """
     started = time.perf_counter()
     settings = params.load_params(["benchmark", "train", "prune"])
-    config, prune_config = settings["benchmark"], settings["prune"]
-    hidden_sizes = settings["train"].hidden_sizes
-    recipe, _ = cli.network_arguments(list(settings["train"].recipes))
-    policy = benchmarking.TimingPolicy(min_repeats=config.min_repeats,
-                                       min_seconds=config.min_seconds,
-                                       max_seconds=CAP_FACTOR * config.min_seconds)
-    sizes = model.layer_sizes(hidden_sizes)
-    paths = layout.pruned_models(recipe, prune_config.methods, prune_config.k_list)
-    compact.check_artifacts(paths, sizes)  # Before any timing.
-    dense_weights = model.load_weights(
-        layout.dense_model(recipe, settings["train"].seeds[0]), hidden_sizes)
-    torch.set_num_threads(config.num_threads)
+    config, train = settings["benchmark"], settings["train"]
+    recipe, _ = cli.network_arguments(list(train.recipes))
+    policy = benchmarking.TimingPolicy(rounds=config.rounds, block_seconds=config.block_seconds)
+    unpruned = [percent for percent in config.k_list if percent not in settings["prune"].k_list]
+    if unpruned:
+        raise errors.InputError(f"benchmark.k_list: got {list(config.k_list)}; allowed: values "
+                                f"of prune.k_list, which lacks {unpruned}")
+    paths = layout.pruned_models(recipe, settings["prune"].methods, config.k_list)
     load_average = os.getloadavg()[0]
-    check_images = benchmarking.random_images(CHECK_BATCH, sizes[0], SEED + 1)
-    rows = []
-    with torch.inference_mode():
-        for method, percent in tqdm.tqdm(paths, desc="benchmark", unit="network",
-                                          disable=not sys.stderr.isatty()):
-            network = compact.load_compact(paths[method, percent], sizes, method, percent)
-            masked = pruning.prune(dense_weights, method, percent)
-            plans = sparse_inference.build_plans(masked, network)
-            sparse_inference.verify_plans(plans, check_images)
-            case = benchmarking.describe_case(method, percent, masked, network)
-            del masked  # Only the baseline plan keeps the masked matrices from here on.
-            case_rows = benchmarking.benchmark_network(plans, case, sizes[0], config.batch_sizes,
-                                                       policy, SEED)
-            rows.extend(case_rows)
-            logger.info("%s k=%g: fastest %s", method, percent, ", ".join(
-                f"batch {row['batch_size']} {row['plan']} {row['speedup_vs_dense']:.2f}x"
-                for row in case_rows if row["is_fastest"]))
-    run_log = provenance.run_record(
-        "cpu", max_seconds_per_plan=round(policy.max_seconds, 3),
-        capped_rows=sum(row["repeats"] < config.min_repeats for row in rows),
-        load_average_at_start=round(load_average, 2),
-        wall_seconds=round(time.perf_counter() - started, 1))
+    rows = measure(layout.dense_model(recipe, train.seeds[0]), paths, train.hidden_sizes,
+                   config.batch_sizes, policy, config.num_threads)
+    log = provenance.run_record(
+        "cpu", onnxruntime_version=onnxruntime.__version__,
+        timing={"rounds": policy.rounds, "block_seconds": policy.block_seconds,
+                "load_average_at_start": round(load_average, 2),
+                "load_average_at_end": round(os.getloadavg()[0], 2),
+                "wall_seconds": round(time.perf_counter() - started, 1)})
     with files.replace_together() as outputs:
         files.write_csv(outputs.file(layout.MODELS_DIR / recipe / layout.BENCHMARK_FILE), rows)
-        files.write_json(outputs.file(layout.stage_log("benchmark", recipe)), run_log)
+        files.write_json(outputs.file(layout.stage_log("benchmark", recipe)), log)
 
 
 if __name__ == "__main__":

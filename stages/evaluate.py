@@ -41,11 +41,13 @@ def main() -> None:
     settings = params.load_params(["download", "train", "prune"])
     dataset, train, config = settings["download"].dataset, settings["train"], settings["prune"]
     recipe, seed = cli.network_arguments(list(train.recipes), train.seeds)
+    cli.check_recipe_name(config.layer_sensitivity, list(train.recipes),
+                          "prune.layer_sensitivity")
     weights = model.load_weights(layout.dense_model(recipe, seed), train.hidden_sizes)
     test_split = data.load_split(layout.DATA_DIR, dataset, train=False)
     table = sweep.sweep(weights, test_split.images, test_split.labels, config.k_list,
                         config.methods, config.random_draws, random_seed=seed,
-                        single_layers=config.layer_sensitivity)
+                        single_layers=recipe == config.layer_sensitivity)
     summary = evaluation_summary(table)
     logger.info("%s seed %d: dense %.4f; %s", recipe, seed, summary["dense"]["accuracy"],
                 ", ".join(f"{method} {label} {result['accuracy']:.4f}"

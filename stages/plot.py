@@ -37,10 +37,11 @@ def main() -> None:
             benchmark[benchmark["recipe"] == reference].to_dict("records"),
             f"Inference speed-up of the {reference} recipe's pruned networks over the dense one"),
     }
-    if settings["prune"].layer_sensitivity:
+    layer_recipe = settings["prune"].layer_sensitivity
+    if layer_recipe is not None:
         layers = read_tables(layout.LAYER_TABLES, methods)
         figures.update({f"layers_{method}.png": plotting.layer_sensitivity_figure(
-            layers, method, reference, dataset) for method in methods})
+            layers, method, layer_recipe, dataset) for method in methods})
     with files.replace_together() as outputs:
         charts = outputs.directory(layout.CHARTS_DIR)
         for name, figure in figures.items():

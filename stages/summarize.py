@@ -5,11 +5,11 @@ import math
 
 import pandas as pd
 
-from prunekit import aggregate, cli, files, layout, params, provenance
+from prunekit import aggregate, benchmarking, cli, files, layout, params, provenance
 
 logger = logging.getLogger("summarize")
 
-HEADLINE_BATCH = 256  # The batch size of the speed-ups in metrics/benchmark.json.
+HEADLINE_BATCH = 256  # The batch size of the speed-ups in plots/summary.csv.
 
 
 def read_networks(recipes: list[str], seeds: tuple[int, ...], name: str) -> pd.DataFrame:
@@ -50,7 +50,8 @@ def main() -> None:
         FileNotFoundError: If a network's table is missing.
         files.InvalidFileError: If one is corrupt or empty.
     """
-    train = params.load_params(["train"])["train"]
+    settings = params.load_params(["train", "prune"])
+    train, layer_recipe = settings["train"], settings["prune"].layer_sensitivity
     recipes, reference = list(train.recipes), next(iter(train.recipes))
     sweeps = read_networks(recipes, train.seeds, layout.SWEEP_FILE)
     aggregated = aggregate.aggregate_seeds(sweeps)
@@ -71,9 +72,9 @@ def main() -> None:
         for method in aggregated["method"].unique():
             files.write_csv(accuracy / f"{method}.csv",
                             aggregate.accuracy_curves(aggregated, method))
-            if (aggregated["scope"] != "all").any():
+            if layer_recipe is not None:
                 files.write_csv(layers / f"{method}.csv",
-                                aggregate.layer_curves(aggregated, method, reference))
+                                aggregate.layer_curves(aggregated, method, layer_recipe))
         files.write_csv(outputs.file(layout.DEAD_UNITS), weight_rows.assign(
             series=weight_rows["recipe"])[["series", "recipe", "k", "sparsity", "dead_units"]])
         files.write_csv(outputs.file(layout.TRAIN_HISTORY), history)
@@ -90,8 +91,8 @@ def main() -> None:
         files.write_json(outputs.file(layout.ACCURACY_METRICS),
                          {recipe: finite(row) for recipe, row in
                           headline.round(4).to_dict("index").items()})
-        files.write_json(outputs.file(layout.BENCHMARK_METRICS),
-                         {"speedup_batch256": speedups})
+        files.write_json(outputs.file(layout.BENCHMARK_METRICS), benchmarking.summarize_rows(
+            benchmarks[benchmarks["recipe"] == reference].to_dict("records")))
     logger.info("summarized %d networks of %d recipes", len(recipes) * len(train.seeds),
                 len(recipes))
 

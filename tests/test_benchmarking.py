@@ -2,15 +2,19 @@
 
 import gc
 import runpy
+import sys
 
+import pandas as pd
 import pytest
 import torch
 import yaml
 from conftest import REPO
 
 from prunekit import (
+    aggregate,
     benchmarking,
     compact,
+    errors,
     files,
     layout,
     model,
@@ -42,77 +46,71 @@ class FakeClock:
 
 
 def policy(**overrides) -> benchmarking.TimingPolicy:
-    settings = {"min_repeats": 3, "min_seconds": 1e-6, "max_seconds": 10.0, "warmup_calls": 1}
+    settings = {"rounds": 3, "block_seconds": 0.004, "warmup_calls": 1}
     return benchmarking.TimingPolicy(**{**settings, **overrides})
 
 
-def test_plans_are_warmed_up_then_interleaved_in_seeded_random_orders():
+def test_every_plan_runs_one_warm_block_per_round_in_seeded_random_orders():
     clock = FakeClock()
-    calls = {"a": clock.plan("a", 0.001), "b": clock.plan("b", 0.002), "c": clock.plan("c", 0.0005)}
-    durations = benchmarking.time_interleaved(calls, policy(min_repeats=30), clock)
-    assert clock.calls[:3] == ["a", "b", "c"]  # Warm-up.
-    rounds = [tuple(clock.calls[start:start + 3]) for start in range(3, len(clock.calls), 3)]
+    calls = {"a": clock.plan("a", 0.001), "b": clock.plan("b", 0.002), "c": clock.plan("c", 0.004)}
+    durations, block_calls = benchmarking.time_blocks(calls, policy(rounds=30), clock)
+    assert block_calls == {"a": 4, "b": 2, "c": 1}  # As many calls as fill 0.004 s.
+    assert clock.calls[:6] == ["a", "b", "c", "a", "b", "c"]  # Warm-up, then block sizing.
+    blocks, position = [], 6
+    while position < len(clock.calls):  # A block: one untimed call, then the timed ones.
+        name = clock.calls[position]
+        size = 1 + block_calls[name]
+        assert clock.calls[position:position + size] == [name] * size
+        blocks.append(name)
+        position += size
+    rounds = [tuple(blocks[start:start + 3]) for start in range(0, len(blocks), 3)]
     assert len(rounds) == 30 and all(sorted(order) == ["a", "b", "c"] for order in rounds)
     assert len(set(rounds)) > 3  # The order changes from round to round.
-    assert durations["a"] == pytest.approx([0.001] * 30)
-    assert durations["b"] == pytest.approx([0.002] * 30)
+    assert durations["a"] == pytest.approx([0.001] * 30)  # Mean seconds per call per block.
+    assert durations["c"] == pytest.approx([0.004] * 30)
     again = FakeClock()
-    benchmarking.time_interleaved({name: again.plan(name, 0.001) for name in "abc"},
-                                  policy(min_repeats=30), again)
+    benchmarking.time_blocks({name: again.plan(name, seconds) for name, seconds in
+                              (("a", 0.001), ("b", 0.002), ("c", 0.004))},
+                             policy(rounds=30), again)
     assert again.calls == clock.calls  # Same seed, same orders.
 
 
 def test_separate_warmups_run_before_timing_and_must_match_the_calls():
     clock = FakeClock()
-    calls = {"a": clock.plan("a", 0.001)}
-    durations = benchmarking.time_interleaved(calls, policy(warmup_calls=2), clock,
-                                              warmups={"a": clock.plan("warm a", 0.5)})
-    assert clock.calls == ["warm a", "warm a", "a", "a", "a"]
-    assert durations["a"] == pytest.approx([0.001] * 3)  # Warm-up time is not counted.
+    calls = {"a": clock.plan("a", 0.004)}
+    durations, _ = benchmarking.time_blocks(calls, policy(warmup_calls=2), clock,
+                                            warmups={"a": clock.plan("warm a", 0.5)})
+    assert clock.calls == ["warm a", "warm a"] + ["a"] * 7  # Sizing, then 3 blocks of 1 + 1.
+    assert durations["a"] == pytest.approx([0.004] * 3)  # Warm-up time is not counted.
     with pytest.raises(ValueError, match="warm-ups"):
-        benchmarking.time_interleaved(calls, policy(), clock, warmups={"b": lambda: None})
+        benchmarking.time_blocks(calls, policy(), clock, warmups={"b": lambda: None})
 
 
-def test_each_plan_runs_until_its_own_min_repeats_and_min_seconds():
-    clock = FakeClock()
-    calls = {"fast": clock.plan("fast", 0.001), "slow": clock.plan("slow", 0.010)}
-    durations = benchmarking.time_interleaved(
-        calls, policy(min_repeats=2, min_seconds=0.0195, warmup_calls=0), clock)
-    assert len(durations["slow"]) == 2
-    assert len(durations["fast"]) == 20
-    assert sorted(clock.calls[:4]) == ["fast", "fast", "slow", "slow"]  # Interleaved.
-    assert set(clock.calls[4:]) == {"fast"}
-
-
-def test_slow_plans_stop_at_the_cap_after_capped_repeats():
-    clock = FakeClock()
-    calls = {"slow": clock.plan("slow", 0.5), "fast": clock.plan("fast", 0.01)}
-    durations = benchmarking.time_interleaved(
-        calls, policy(min_repeats=5, min_seconds=0.095, max_seconds=1.0), clock)
-    assert len(durations["slow"]) == 3  # 1.0 s after two runs, but three are required.
-    assert len(durations["fast"]) == 10  # Uncapped: 5 runs and 0.095 s.
-    bounded = benchmarking.time_interleaved(
-        {"quick": clock.plan("quick", 1e-9)}, policy(min_seconds=1.0, max_repeats=50), clock)
-    assert len(bounded["quick"]) == 50
+def test_block_length_is_bounded():
+    timing = policy(block_seconds=1.0, max_block_calls=50)
+    assert timing.calls_per_block(1e-9) == 50
+    assert timing.calls_per_block(0.0) == 50
+    assert timing.calls_per_block(3.0) == 1
+    assert timing.calls_per_block(0.3) == 3
 
 
 def test_garbage_collection_is_restored_and_bad_input_rejected():
     assert gc.isenabled()
-    benchmarking.time_interleaved({"a": lambda: None}, policy())
+    benchmarking.time_blocks({"a": lambda: None}, policy())
     assert gc.isenabled()
     with pytest.raises(ValueError, match="empty"):
-        benchmarking.time_interleaved({}, policy())
-    with pytest.raises(ValueError, match="min_seconds"):
-        policy(min_seconds=2.0, max_seconds=1.0)
-    with pytest.raises(ValueError, match="min_repeats"):
-        policy(min_repeats=0)
+        benchmarking.time_blocks({}, policy())
+    with pytest.raises(ValueError, match="block_seconds"):
+        policy(block_seconds=0)
+    with pytest.raises(ValueError, match="rounds"):
+        policy(rounds=0)
 
 
 def test_summarize_reports_median_quartiles_and_extremes_in_milliseconds():
     summary = benchmarking.summarize([0.004, 0.001, 0.100, 0.003, 0.002])
     assert summary == pytest.approx({"median_ms": 3.0, "q1_ms": 2.0, "q3_ms": 4.0,
                                      "iqr_ms": 2.0, "min_ms": 1.0, "max_ms": 100.0,
-                                     "repeats": 5})
+                                     "rounds": 5})
     with pytest.raises(ValueError):
         benchmarking.summarize([])
 
@@ -128,7 +126,17 @@ def test_case_rows_compute_speedups_and_mark_one_fastest_plan():
     assert baseline["speedup_vs_dense"] == 1.0 and baseline["ideal_speedup"] == 1.0
     assert sparse["speedup_vs_dense"] == pytest.approx(5.5)
     assert sparse["ideal_speedup"] == 10.0
+    assert sparse["fraction_of_ideal"] == pytest.approx(0.55)
+    assert sparse["gflops"] == pytest.approx(2 * 100 * 256 / 0.002 / 1e9, abs=1e-4)
     assert [row["is_fastest"] for row in rows] == [False, True]
+    # A faster dense engine becomes the second reference.
+    with_ort = benchmarking.case_rows(
+        case, {**durations, "masked_ort": [0.004, 0.005, 0.006]},
+        {"masked_dense": 1000, "compact_csr": 100, "masked_ort": 1000},
+        {"masked_dense": ("dense",), "compact_csr": ("csr",), "masked_ort": ("dense",)})
+    assert {row["fastest_dense_plan"] for row in with_ort} == {"masked_ort"}
+    assert [row["speedup_vs_fastest_dense"] for row in with_ort] == pytest.approx(
+        [5 / 11, 2.5, 1.0], abs=1e-4)
     # When nothing beats the baseline, the baseline itself is the fastest plan (fall back).
     slower = benchmarking.case_rows(case, {"masked_dense": [0.01], "compact_csr": [0.02]},
                                     {"masked_dense": 1000, "compact_csr": 100},
@@ -156,14 +164,14 @@ def tiny_rows() -> list[dict]:
     sizes = model.layer_sizes([16, 12])
     dense = [torch.randn(out_size, in_size, generator=generator)
              for in_size, out_size in zip(sizes[:-1], sizes[1:], strict=True)]
-    timing = policy(min_repeats=2, min_seconds=1e-4, max_seconds=1e-3)
+    timing = policy(rounds=2, block_seconds=1e-4)
     rows = []
     with torch.inference_mode():
         for method in ("weight", "unit"):
             for percent in (0, 90):
                 masked = pruning.prune(dense, method, percent)
                 network = compact.compact(masked)
-                plans = sparse_inference.build_plans(masked, network)
+                plans = sparse_inference.build_plans(masked, network, num_threads=1)
                 case = benchmarking.describe_case(method, percent, masked, network)
                 rows.extend(benchmarking.benchmark_network(plans, case, sizes[0], [1, 8],
                                                            timing))
@@ -172,7 +180,7 @@ def tiny_rows() -> list[dict]:
 
 def test_benchmark_network_times_every_plan_at_every_batch_size(tiny_rows):
     assert all(tuple(row) == benchmarking.ROW_KEYS for row in tiny_rows)
-    assert all(row["repeats"] >= 2 for row in tiny_rows)
+    assert all(row["rounds"] == 2 and row["calls_per_block"] >= 1 for row in tiny_rows)
     cases = {(row["method"], row["k"], row["batch_size"]) for row in tiny_rows}
     assert len(cases) == 2 * 2 * 2
     for case in cases:
@@ -185,33 +193,34 @@ def test_benchmark_network_times_every_plan_at_every_batch_size(tiny_rows):
     assert {row["plan"] for row in weight_k90} == set(sparse_inference.PLAN_NAMES)
 
 
-def test_summary_and_series_tables_have_the_expected_shape(tiny_rows):
+def test_summary_and_speedup_tables_have_the_expected_shape(tiny_rows):
     summary = benchmarking.summarize_rows(tiny_rows, headline_cases=[("unit", 90), ("unit", 50)],
-                                          headline_batches=[8, 64])
-    assert set(summary) == {"headline", "dense_median_ms", "fastest"}
-    # Only measured cases and batch sizes: k50 and batch 64 were not.
-    assert list(summary["headline"]) == ["batch8"]
-    fastest_unit_k90 = summary["fastest"]["unit"]["k90"]["batch8"]
-    assert summary["headline"]["batch8"] == {"unit_k90": fastest_unit_k90["speedup"]}
-    assert set(summary["dense_median_ms"]) == {"batch1", "batch8"}
-    assert set(summary["fastest"]) == {"weight", "unit"}
-    assert set(summary["fastest"]["weight"]) == {"k0", "k90"}
-    assert set(summary["fastest"]["weight"]["k90"]) == {"batch1", "batch8"}
-    assert set(fastest_unit_k90) == {"plan", "speedup", "ideal_speedup"}
+                                          headline_batches=[8])
+    assert summary.keys() == {"unit_k90_batch8"}  # k50 was not measured.
+    assert summary["unit_k90_batch8"].keys() == {"speedup_vs_dense", "speedup_vs_fastest_dense"}
+    everything = benchmarking.summarize_rows(tiny_rows, headline_cases=[("weight", 90),
+                                                                        ("unit", 90)],
+                                             headline_batches=[1, 8])
+    assert len(everything) == 4
+    assert all(isinstance(value, float) for entry in everything.values()
+               for value in entry.values())
 
-    tables = benchmarking.series_tables(tiny_rows)
+    tables = aggregate.fastest_speedups(pd.DataFrame(tiny_rows).assign(recipe="adam"), "adam")
     assert set(tables) == {"batch1", "batch8"}
     for table in tables.values():
-        assert [(row["series"], row["k"]) for row in table] == [
-            (f"{method}: {kind}", k) for method in ("unit", "weight")
-            for kind in ("fastest plan", "ideal") for k in (0, 90)]
-        assert list(table[0]) == ["series", "method", "k", "sparsity_percent", "speedup", "plan"]
-    fastest_row = next(row for row in tiny_rows if row["is_fastest"] and row["batch_size"] == 8
-                       and row["method"] == "unit" and row["k"] == 90)
-    unit_k90 = [row for row in tables["batch8"] if row["method"] == "unit" and row["k"] == 90]
-    assert [(row["plan"], row["speedup"]) for row in unit_k90] == [
-        (fastest_row["plan"], fastest_row["speedup_vs_dense"]),
-        ("ideal", fastest_row["nonzero_ideal_speedup"])]
+        assert list(table.columns) == ["series", "recipe", "method", "k", "sparsity_percent",
+                                       "speedup", "plan"]
+        assert list(table["series"]) == [f"{name}" for name in (
+            "adam: unit", "adam: unit", "adam: weight", "adam: weight", "unit: ideal",
+            "unit: ideal", "weight: ideal", "weight: ideal")]
+        assert list(table["k"]) == [0, 90] * 4  # Sorted by sparsity within each series.
+    fastest = next(row for row in tiny_rows if row["is_fastest"] and row["batch_size"] == 8
+                   and row["method"] == "unit" and row["k"] == 90)
+    unit_k90 = tables["batch8"][(tables["batch8"]["method"] == "unit")
+                                & (tables["batch8"]["k"] == 90)]
+    assert list(unit_k90["plan"]) == [fastest["plan"], "ideal"]
+    assert list(unit_k90["speedup"]) == [fastest["speedup_vs_dense"],
+                                         fastest["nonzero_ideal_speedup"]]
 
 
 def test_summaries_and_figure_accept_rows_read_back_from_csv(tiny_rows):
@@ -220,7 +229,6 @@ def test_summaries_and_figure_accept_rows_read_back_from_csv(tiny_rows):
                                           headline_batches=[1])
     assert summary == benchmarking.summarize_rows(tiny_rows, headline_cases=[("weight", 90)],
                                                   headline_batches=[1])
-    assert len(benchmarking.series_tables(as_text)["batch8"]) == 8
     figure = plotting.speedup_figure(as_text)
     assert [axes.get_title() for axes in figure.axes] == ["batch 1", "batch 8"]
     assert all(axes.get_yscale() == "log" for axes in figure.axes)
@@ -229,52 +237,54 @@ def test_summaries_and_figure_accept_rows_read_back_from_csv(tiny_rows):
         plotting.speedup_figure([])
 
 
-def test_stage_writes_metrics_and_tables_for_a_tiny_network(tmp_path, monkeypatch):
+def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch):
     settings = yaml.safe_load((REPO / "params.yaml").read_text())
     settings["train"]["hidden_sizes"] = [16, 12]
-    settings["prune"] = {"k_list": [0, 90, 100], "methods": ["weight", "unit"]}
-    settings["benchmark"] = {"batch_sizes": [1, 256], "min_seconds": 0.001, "min_repeats": 2,
-                             "num_threads": 1}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings))
+    settings["prune"]["k_list"] = [0, 50, 90, 100]
+    settings["benchmark"] = {"batch_sizes": [1, 256], "k_list": [0, 90, 100], "rounds": 2,
+                             "block_seconds": 0.001, "num_threads": 1}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     generator = torch.Generator().manual_seed(0)
     sizes = model.layer_sizes([16, 12])
     dense = [torch.randn(out_size, in_size, generator=generator)
              for in_size, out_size in zip(sizes[:-1], sizes[1:], strict=True)]
     monkeypatch.chdir(tmp_path)
-    layout.PRUNED_DIR.mkdir(parents=True)
-    files.save_torch(layout.DENSE_MODEL, model.state_dict_from_weights(dense))
+    monkeypatch.setattr(sys, "argv", ["benchmark", "adam"])
+    layout.pruned_dir("adam").mkdir(parents=True)
+    layout.dense_model("adam", 0).parent.mkdir(parents=True)
+    files.save_torch(layout.dense_model("adam", 0), model.state_dict_from_weights(dense))
     for method in ("weight", "unit"):
         for percent in (0, 90, 100):
-            compact.save_compact(layout.pruned_model(method, pruning.percent_label(percent)),
-                                 compact.compact(pruning.prune(dense, method, percent)),
-                                 method, percent)
+            compact.save_compact(
+                layout.pruned_model("adam", method, pruning.percent_label(percent)),
+                compact.compact(pruning.prune(dense, method, percent)), method, percent)
     threads = torch.get_num_threads()
     try:
         runpy.run_path(str(REPO / "stages" / "benchmark.py"))["main"]()
     finally:
         torch.set_num_threads(threads)
-    metrics = files.read_json(layout.BENCHMARK_METRICS)
-    log = files.read_json(layout.stage_log("benchmark"))
+    log = files.read_json(layout.stage_log("benchmark", "adam"))
     assert log["provenance"]["num_threads"] == 1
     assert log["provenance"]["torch_version"] == torch.__version__
-    assert set(metrics) == {"speedup", "file_size_vs_dense"}
-    assert set(metrics["speedup"]) == {"batch1", "batch256"}
-    # The headline cases that were pruned (k95 and k99 were not).
-    assert set(metrics["speedup"]["batch256"]) == {"weight_k90", "unit_k90"}
-    assert set(log["fastest"]["weight"]["k90"]) == {"batch1", "batch256"}
-    # Unit k100 removes whole layers: no multiply-add is left, the ideal speed-up is unbounded.
-    assert log["fastest"]["unit"]["k100"]["batch256"]["ideal_speedup"] is None
-    unit_k90_bytes = layout.pruned_model("unit", "k90").stat().st_size
-    assert set(metrics["file_size_vs_dense"]) == {"weight_k90", "unit_k90"}
-    assert metrics["file_size_vs_dense"]["unit_k90"] == round(
-        unit_k90_bytes / layout.DENSE_MODEL.stat().st_size, 4)
-    assert sorted(path.name for path in layout.BENCHMARK_TABLES.iterdir()) == ["all.csv",
-                                                                               "speedup"]
-    assert sorted(path.name for path in (layout.BENCHMARK_TABLES / "speedup").iterdir()) == [
-        "batch1.csv", "batch256.csv"]
-    rows = files.read_table(layout.BENCHMARK_TABLES / "all.csv")
+    assert log["timing"]["rounds"] == 2
+    rows = files.read_table(layout.MODELS_DIR / "adam" / layout.BENCHMARK_FILE)
     assert tuple(rows.columns) == benchmarking.ROW_KEYS
+    assert sorted(set(rows["k"])) == [0, 90, 100]  # benchmark.k_list, not prune.k_list.
     assert len(rows) == 2 * sum(len(sparse_inference.build_plans(
         pruning.prune(dense, method, percent),
-        compact.compact(pruning.prune(dense, method, percent))))
+        compact.compact(pruning.prune(dense, method, percent)), num_threads=1))
         for method in ("weight", "unit") for percent in (0, 90, 100))
+    summary = benchmarking.summarize_rows(rows.to_dict("records"))
+    assert set(summary) == {f"{method}_k90_batch{batch}" for method in ("weight", "unit")
+                            for batch in (1, 256)}
+
+
+def test_stage_refuses_a_benchmark_k_that_was_not_pruned(tmp_path, monkeypatch):
+    settings = yaml.safe_load((REPO / "params.yaml").read_text())
+    settings["benchmark"]["k_list"] = [90, 98]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["benchmark", "adam"])
+    with pytest.raises(errors.InputError, match=r"benchmark.k_list: got \[90, 98\]; allowed: "
+                       r"values of prune.k_list, which lacks \[98\]"):
+        runpy.run_path(str(REPO / "stages" / "benchmark.py"))["main"]()

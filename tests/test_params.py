@@ -46,7 +46,7 @@ def test_the_repository_params_are_valid_and_typed(document):
     ("train", "recipes", {}, "a non-empty mapping of recipe names"),
     ("train", "recipes", [1, 2], "a non-empty mapping of recipe names"),
     ("prune", "random_draws", -1, "an integer >= 0"),
-    ("prune", "layer_sensitivity", "yes", "true or false"),
+    ("prune", "layer_sensitivity", "a b", "null or a recipe name of train.recipes"),
     ("train", "epochs", 0, "an integer >= 1"),
     ("train", "epochs", "ten", "an integer >= 1"),
     ("train", "epochs", 2.0, "an integer >= 1"),
@@ -57,7 +57,7 @@ def test_the_repository_params_are_valid_and_typed(document):
     ("train", "device", "tpu", "auto, cpu, cuda or cuda:N"),
     ("train", "num_threads", 0, "null or an integer >= 1"),
     ("benchmark", "batch_sizes", [0, 256], "0 is not"),
-    ("benchmark", "min_seconds", 0, "a finite number > 0"),
+    ("benchmark", "block_seconds", 0, "a finite number > 0"),
     ("plot", "dpi", 5, "an integer from 30 to 1200"),
     ("download", "source_dir", 42, "null or a folder path"),
 ])
@@ -123,7 +123,7 @@ def test_a_key_given_twice_is_reported(tmp_path):
 @pytest.mark.parametrize(("section", "key", "value"), [
     ("train", "recipes", {"adam": {"lr": float("nan")}}),
     ("train", "recipes", {"adam": {"lr": float("inf")}}),
-    ("benchmark", "min_seconds", float("inf")), ("prune", "k_list", [float("nan")]),
+    ("benchmark", "block_seconds", float("inf")), ("prune", "k_list", [float("nan")]),
 ])
 def test_nan_and_infinity_are_refused(document, section, key, value):
     document[section][key] = value

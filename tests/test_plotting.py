@@ -6,22 +6,6 @@ import pytest
 from prunekit import aggregate, plotting
 
 
-def test_sparsity_accuracy_chart_is_labelled_with_a_curve_per_method():
-    table = pd.DataFrame({"method": ["weight", "weight", "unit", "unit"],
-                              "sparsity_percent": [89.9, 0.0, 0.0, 89.9],
-                              "accuracy_percent": [60.0, 90.0, 90.0, 20.0]})
-    figure = plotting.sparsity_accuracy_figure(table, dense_accuracy=0.9, dataset="mnist")
-    (axes,) = figure.axes
-    assert "mnist" in axes.get_title()
-    assert "(%" in axes.get_xlabel() and "(%)" in axes.get_ylabel()
-    labels = [text.get_text() for text in axes.get_legend().get_texts()]
-    assert labels[:2] == [plotting.METHOD_LABELS["weight"], plotting.METHOD_LABELS["unit"]]
-    weight_line = axes.get_lines()[0]
-    assert list(weight_line.get_xdata()) == [0.0, 89.9]  # Sorted by sparsity.
-    assert list(weight_line.get_ydata()) == [90.0, 60.0]
-    assert axes.get_lines()[2].get_ydata()[0] == pytest.approx(90.0)  # Dense, in percent.
-
-
 def _aggregated():
     rows = []
     for recipe, shift in (("adam", 0.0), ("l1", 0.1)):
@@ -72,3 +56,18 @@ def test_recipe_training_chart_has_a_line_per_recipe():
     assert [text.get_text() for text in accuracy_axes.get_legend().get_texts()] == ["adam", "sgd"]
     assert list(accuracy_axes.get_lines()[0].get_ydata()) == pytest.approx([80.5, 80.5])
     assert accuracy_axes.get_ylabel() == "Accuracy (%)" and loss_axes.get_xlabel() == "Epoch"
+
+
+def test_reference_chart_draws_both_methods_with_bands_and_dashed_controls():
+    curves = pd.concat([aggregate.accuracy_curves(_aggregated(), method)
+                        for method in ("weight", "unit")])
+    figure = plotting.sparsity_accuracy_figure(curves, "adam", "mnist")
+    (axes,) = figure.axes
+    assert "adam" in axes.get_title() and "mnist" in axes.get_title()
+    assert "(%" in axes.get_xlabel() and "(%)" in axes.get_ylabel()
+    lines = {line.get_label(): line for line in axes.get_lines()}
+    weight = lines[plotting.METHOD_LABELS["weight"]]
+    assert list(weight.get_xdata()) == pytest.approx([0, 50, 90])  # Sparsity, percent.
+    assert list(weight.get_ydata()) == pytest.approx([90.5, 80.5, 40.5])  # Mean over seeds.
+    assert lines[plotting.METHOD_LABELS["unit"] + ": random control"].get_linestyle() == "--"
+    assert len(axes.collections) == 4  # A min-max band per method and control.

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from prunekit import compact, model, pruning, sparse_inference
+from prunekit import compact, kernels, model, pruning, sparse_inference
 
 SMALL_HIDDEN = [64, 48, 32]
 DEFAULT_HIDDEN = [1000, 1000, 500, 200]
@@ -37,9 +37,12 @@ def test_every_plan_reproduces_masked_logits_on_a_small_network(method, percent)
     masked = pruning.prune(scaled_weights(SMALL_HIDDEN), method, percent)
     network = compact.compact(masked)
     # Forcing CSR everywhere and a mid threshold covers CSR, dense and mixed layers.
-    plans = sparse_inference.build_plans(masked, network, csr_max_density=1.0)
+    plans = sparse_inference.build_plans(masked, network, csr_max_density=1.0, num_threads=2)
     plans["mixed"] = sparse_inference.transposed_plan(network, 0.3, "mixed")
-    assert set(plans) == {*sparse_inference.PLAN_NAMES, "mixed"}
+    expected = set(sparse_inference.PLAN_NAMES)
+    if not all(weight.numel() for weight in network.weights):  # A whole layer was pruned.
+        expected -= {"mkl_csr", "kernel_csr"}
+    assert set(plans) == {*expected, "mixed"}
     for batch_size in (1, 37, sparse_inference.BATCH_TILE + 3):  # The last one is sliced.
         assert_plans_match(masked, plans, images(batch_size))
 
@@ -50,7 +53,7 @@ def test_plans_reproduce_masked_logits_on_the_default_network():
     with torch.inference_mode():
         for method, percent in (("weight", 95), ("unit", 90)):
             masked = pruning.prune(dense, method, percent)
-            plans = sparse_inference.build_plans(masked, compact.compact(masked))
+            plans = sparse_inference.build_plans(masked, compact.compact(masked), num_threads=2)
             assert_plans_match(masked, plans, inputs)
             differences = sparse_inference.verify_plans(plans, inputs)
             assert set(differences) == set(plans)
@@ -133,3 +136,15 @@ def test_verify_plans_catches_a_wrong_plan():
                                   multiply_adds=1, formats=("dense", "dense"))
     with pytest.raises(sparse_inference.PlanMismatchError, match="wrong"):
         sparse_inference.verify_plans({**plans, "wrong": wrong}, torch.ones(2, 4))
+
+
+def test_kernel_plan_is_left_out_without_a_compiler(monkeypatch, caplog):
+    masked = pruning.prune(scaled_weights(SMALL_HIDDEN), "weight", 90)
+
+    def no_compiler():
+        raise kernels.KernelUnavailableError("no C compiler")
+
+    monkeypatch.setattr(kernels, "library", no_compiler)
+    plans = sparse_inference.compact_plans(compact.compact(masked), num_threads=1)
+    assert "kernel_csr" not in plans and "mkl_csr" in plans
+    assert "no C compiler" in caplog.text

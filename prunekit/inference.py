@@ -1,0 +1,100 @@
+"""Deploying a pruned network: load a compact artifact, get back its fastest forward pass.
+
+    >>> from prunekit import inference
+    >>> predict = inference.load("models/adam/pruned/unit_k90.pt", batch_size=1)
+    >>> logits = predict(images)  # float32 (batch, 784) -> (batch, 10)
+
+The plan is the fastest one the benchmark stage measured for that network at the measured
+batch size nearest to ``batch_size`` (read from its recipe's ``benchmark.csv``, beside the
+``pruned`` folder), or
+``plan=`` names one. A masked plan (the full-size network) is served by its compact
+counterpart, which computes the same logits with the dead neurons left out.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pathlib
+from collections.abc import Callable
+
+import torch
+
+from prunekit import compact, files, layout, sparse_inference
+
+logger = logging.getLogger(__name__)
+
+# What serves a plan that needs the full-size masked matrices, which an artifact lacks.
+COMPACT_COUNTERPART = {sparse_inference.BASELINE: "compact_dense", "masked_ort": "compact_ort"}
+# Served when no benchmark table names a plan: onnxruntime's dense products on the compact
+# network, the fastest plan of unit-pruned networks and a safe choice for any network.
+DEFAULT_PLAN = "compact_ort"
+
+
+def fastest_plan(table: str | pathlib.Path, method: str, percent: float,
+                 batch_size: int) -> str | None:
+    """Looks up the plan the benchmark found fastest for a network.
+
+    Args:
+        table: The benchmark's ``all.csv``.
+        method: The network's pruning method.
+        percent: Its pruning percentage.
+        batch_size: The batch size it will run at; the nearest measured one is used (by
+            ratio, so 64 is nearer to 256 than to 1).
+
+    Returns:
+        The plan's name, or None if the table is missing or lacks the network.
+    """
+    table = pathlib.Path(table)
+    if not table.is_file():
+        return None
+    rows = files.read_table(table)
+    rows = rows[(rows["method"] == method) & (rows["k"] == percent)
+                & (rows["is_fastest"].astype(str).str.lower() == "true")]
+    if rows.empty:
+        return None
+    distance = (rows["batch_size"] / batch_size).map(lambda ratio: abs(math.log(ratio)))
+    return str(rows.loc[distance.idxmin(), "plan"])
+
+
+def load(path: str | pathlib.Path, batch_size: int = 1, plan: str | None = None,
+         num_threads: int = 2, table: str | pathlib.Path | None = None
+         ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Loads a compact artifact and returns the forward pass to run it with.
+
+    Args:
+        path: A compact artifact written by the prune stage, e.g.
+            ``models/adam/pruned/unit_k90.pt``.
+        batch_size: The batch size it will mostly run at (any size works).
+        plan: A plan of :data:`sparse_inference.PLAN_NAMES` to use; None picks the fastest
+            the benchmark measured (:func:`fastest_plan`), else :data:`DEFAULT_PLAN`.
+        num_threads: Threads the plan may use (PyTorch plans use PyTorch's setting).
+        table: The benchmark table to pick the plan from; None: the recipe's
+            ``benchmark.csv``, two folders up from ``path``.
+
+    Returns:
+        A function from float32 images (batch, 784) to logits (batch, 10); call it under
+        ``torch.inference_mode()`` for PyTorch plans.
+
+    Raises:
+        compact.ArtifactError: If the file is missing or not a compact artifact.
+        ValueError: If ``plan`` is unknown or does not apply to this network (e.g. a CSR plan
+            for a dense one).
+    """
+    saved = files.load_checkpoint(path, compact.ArtifactError,
+                                  "give a file the prune stage wrote "
+                                  "(models/<recipe>/pruned/*.pt)")
+    if not isinstance(saved, dict) or not {"method", "percent", "layer_sizes"} <= set(saved):
+        raise compact.ArtifactError(f"{path} is not a compact artifact")
+    method, percent = saved["method"], saved["percent"]
+    network = compact.load_compact(path, saved["layer_sizes"], method, percent)
+    if table is None:
+        table = pathlib.Path(path).parent.parent / layout.BENCHMARK_FILE
+    chosen = plan or fastest_plan(table, method, percent, batch_size) or DEFAULT_PLAN
+    chosen = COMPACT_COUNTERPART.get(chosen, chosen)
+    plans = sparse_inference.compact_plans(network, num_threads)
+    if chosen not in plans:
+        raise ValueError(f"plan {chosen!r} does not apply to {path}; choose from "
+                         f"{sorted(plans)}")
+    logger.info("%s: serving plan %s", path, chosen)
+    return plans[chosen].forward

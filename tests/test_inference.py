@@ -1,0 +1,54 @@
+"""Tests of the deployment call: a compact artifact in, the masked network's logits out."""
+
+import pytest
+import torch
+
+from prunekit import compact, files, inference, model, pruning, sparse_inference
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A weight-pruned k90 network of the default shape saved as an artifact, with its masks."""
+    generator = torch.Generator().manual_seed(0)
+    sizes = model.layer_sizes([1000, 1000, 500, 200])
+    dense = [torch.randn(out_size, in_size, generator=generator) * (2 / in_size) ** 0.5
+             for in_size, out_size in zip(sizes[:-1], sizes[1:], strict=True)]
+    masked = pruning.prune(dense, "weight", 90)
+    path = tmp_path_factory.mktemp("pruned") / "weight_k90.pt"
+    compact.save_compact(path, compact.compact(masked), "weight", 90)
+    return path, masked
+
+
+@pytest.mark.parametrize("plan", [None, "compact_ort", "mkl_csr", "kernel_csr", "masked_dense"])
+@pytest.mark.parametrize("batch_size", [1, 37])
+def test_loaded_network_gives_the_masked_logits(saved, tmp_path, plan, batch_size):
+    path, masked = saved
+    images = torch.rand(batch_size, model.INPUT_SIZE, generator=torch.Generator().manual_seed(1))
+    predict = inference.load(path, batch_size=batch_size, plan=plan,
+                             table=tmp_path / "missing.csv")
+    with torch.inference_mode():
+        logits = predict(images)
+        reference = model.forward_weights(masked, images)
+    scale = float(reference.abs().max())
+    torch.testing.assert_close(logits / scale, reference / scale, rtol=0, atol=1e-5)
+
+
+def test_plan_comes_from_the_benchmark_table_at_the_nearest_batch_size(saved, tmp_path):
+    table = tmp_path / "all.csv"
+    rows = [{"method": "weight", "k": 90, "batch_size": batch, "plan": plan, "is_fastest": fast}
+            for batch, plan, fast in ((1, "kernel_csr", True), (1, "mkl_csr", False),
+                                      (256, "mkl_csr", True))]
+    files.write_csv(table, rows)
+    assert inference.fastest_plan(table, "weight", 90, 4) == "kernel_csr"
+    assert inference.fastest_plan(table, "weight", 90, 64) == "mkl_csr"
+    assert inference.fastest_plan(table, "unit", 90, 1) is None
+    assert inference.fastest_plan(tmp_path / "none.csv", "weight", 90, 1) is None
+    assert callable(inference.load(saved[0], batch_size=300, table=table))
+
+
+def test_bad_plans_and_files_are_rejected(saved, tmp_path):
+    with pytest.raises(ValueError, match="does not apply"):
+        inference.load(saved[0], plan="no_such_plan")
+    with pytest.raises(compact.ArtifactError, match="not found"):
+        inference.load(tmp_path / "absent.pt")
+    assert "masked_dense" in sparse_inference.PLAN_NAMES
