@@ -66,7 +66,8 @@ TINY_PARAMS = {
                                            "l1": {"optimizer": "adam", "lr": 0.001,
                                                   "l1": 1.0e-4}}},
     "prune": {"k_list": [0, 50, 90], "random_draws": 1},
-    "benchmark": {"batch_sizes": [1, 256], "rounds": 2, "block_seconds": 0.005},
+    "benchmark": {"batch_sizes": [1, 256], "k_list": [0, 50, 90], "rounds": 2,
+                  "block_seconds": 0.005},
     "plot": {"dpi": 40},
 }
 needs_fashion_mnist = pytest.mark.skipif(
