@@ -56,6 +56,21 @@ def count_to_prune(percent: float, total: int) -> int:
     return int(exact + fractions.Fraction(1, 2))  # int() floors a non-negative Fraction.
 
 
+def ranks(scores: torch.Tensor) -> torch.Tensor:
+    """Ranks scores from the smallest (0) up, earlier positions first among ties.
+
+    Args:
+        scores: A 1-D tensor of scores.
+
+    Returns:
+        An int64 tensor shaped like ``scores``: the position of each element in pruning order.
+    """
+    order = torch.argsort(scores, stable=True)
+    positions = torch.empty_like(order)
+    positions[order] = torch.arange(order.numel())
+    return positions
+
+
 def smallest_mask(scores: torch.Tensor, count: int) -> torch.Tensor:
     """Marks the ``count`` smallest scores, earlier positions first among ties.
 
@@ -66,10 +81,45 @@ def smallest_mask(scores: torch.Tensor, count: int) -> torch.Tensor:
     Returns:
         A bool tensor shaped like ``scores``, True where the element is to be pruned.
     """
-    order = torch.argsort(scores, stable=True)
-    pruned = torch.zeros_like(scores, dtype=torch.bool)
-    pruned[order[:count]] = True
-    return pruned
+    return ranks(scores) < count
+
+
+def pruning_ranks(weight: torch.Tensor, method: str) -> torch.Tensor:
+    """Ranks a matrix's weights (``weight``: by |w|) or rows (``unit``: by L2 norm) for pruning.
+
+    Args:
+        weight: A (out, in) matrix; row i holds the incoming weights of output neuron i.
+        method: ``weight`` or ``unit``.
+
+    Returns:
+        :func:`ranks` of the flattened |w| (weight) or of the row norms, shape (out,) (unit).
+
+    Raises:
+        ValueError: If the method is unknown.
+    """
+    if method == "weight":
+        return ranks(weight.detach().abs().flatten())
+    if method == "unit":
+        return ranks(torch.linalg.vector_norm(weight.detach(), dim=1))
+    raise ValueError(f"unknown pruning method {method!r}; allowed: {', '.join(METHODS)}")
+
+
+def keep_mask_from_ranks(weight: torch.Tensor, order: torch.Tensor, percent: float
+                         ) -> torch.Tensor:
+    """Keeps all but the ``percent`` % first in pruning order, from :func:`pruning_ranks`.
+
+    Args:
+        weight: The (out, in) matrix the ranks were computed from.
+        order: Its weights' ranks (``numel`` of them) or its rows' ranks (``out`` of them).
+        percent: Share of weights or rows to prune, from 0 to 100.
+
+    Returns:
+        A bool (out, in) mask, True where the weight is kept.
+    """
+    kept = order >= count_to_prune(percent, order.numel())
+    if order.numel() == weight.numel():
+        return kept.reshape(weight.shape)
+    return kept[:, None].expand_as(weight).clone()
 
 
 def weight_keep_mask(weight: torch.Tensor, percent: float) -> torch.Tensor:
@@ -82,9 +132,7 @@ def weight_keep_mask(weight: torch.Tensor, percent: float) -> torch.Tensor:
     Returns:
         A bool (out, in) mask, True where the weight is kept.
     """
-    flat_scores = weight.detach().abs().flatten()
-    pruned = smallest_mask(flat_scores, count_to_prune(percent, flat_scores.numel()))
-    return ~pruned.reshape(weight.shape)
+    return keep_mask_from_ranks(weight, pruning_ranks(weight, "weight"), percent)
 
 
 def unit_keep_mask(weight: torch.Tensor, percent: float) -> torch.Tensor:
@@ -97,9 +145,7 @@ def unit_keep_mask(weight: torch.Tensor, percent: float) -> torch.Tensor:
     Returns:
         A bool (out, in) mask, True where the weight is kept (whole rows are False).
     """
-    row_norms = torch.linalg.vector_norm(weight.detach(), dim=1)  # (out,)
-    pruned_rows = smallest_mask(row_norms, count_to_prune(percent, weight.shape[0]))
-    return (~pruned_rows)[:, None].expand_as(weight).clone()
+    return keep_mask_from_ranks(weight, pruning_ranks(weight, "unit"), percent)
 
 
 _KEEP_MASKS = {"weight": weight_keep_mask, "unit": unit_keep_mask}

@@ -9,13 +9,12 @@ masked network on the whole test set without writing anything:
 * single-layer pruning (scope ``W1`` ... ``W4``): one matrix pruned by magnitude, the others
   intact.
 
-Each masked network is compacted (dead neurons removed, see :mod:`prunekit.compact`) and run
-by the fastest plan for it: CSR products for very sparse matrices, dense products on the
-smaller matrices otherwise (see :mod:`prunekit.sparse_inference`). A single-layer variant
-starts from the dense network's activations entering its matrix, computed once, so only the
-layers from the pruned one onwards are recomputed. Compaction also yields the number of hidden
-neurons the pruning left dead: all incoming or all outgoing weights zero, or cut off by such
-neurons.
+Each masked network runs the plain masked forward pass, so the accuracies are exactly those
+of an independent evaluation. Magnitude ranks are computed once per matrix and method, and a
+single-layer variant reuses that matrix's mask and starts from the dense network's activations
+entering it, so only the layers from the pruned one onwards are recomputed. Each variant also
+counts the hidden neurons the pruning left dead (no live input, or no live reader), as
+compaction (:mod:`prunekit.compact`) would remove them.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from prunekit import compact, pruning, sparse_inference
+from prunekit import compact, model, pruning
 
 logger = logging.getLogger(__name__)
 
@@ -59,20 +58,14 @@ def layer_inputs(weights: Sequence[torch.Tensor], images: torch.Tensor) -> list[
     return inputs
 
 
-def _fastest_plan(network: compact.CompactNetwork) -> sparse_inference.Plan:
-    """Picks CSR products if a hidden matrix is sparse enough to gain, else dense ones."""
-    densities = sparse_inference.hidden_densities(network)
-    if densities and min(densities) <= sparse_inference.HYBRID_MAX_DENSITY:
-        return sparse_inference.transposed_plan(network, sparse_inference.HYBRID_MAX_DENSITY,
-                                                "compact_hybrid")
-    return sparse_inference.compact_dense_plan(network)
-
-
 @torch.no_grad()
 def evaluate_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor],
                    inputs: Sequence[torch.Tensor], labels: torch.Tensor, first: int = 0
                    ) -> dict[str, float]:
     """Measures one masked network whose matrices before ``first`` are unpruned.
+
+    The logits are those of the plain masked forward pass (the dense matrices with zeros), so
+    an independent re-pruning and evaluation agrees to the last digit.
 
     Args:
         weights: The dense (out, in) matrices, first layer first.
@@ -87,14 +80,10 @@ def evaluate_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor
     """
     masked = pruning.apply_masks(weights, masks)
     zeros, total = pruning.count_zero_weights(masked)
-    network = compact.compact(masked[first:])
-    # Boundary 0 of the suffix is a hidden layer when first > 0 (unread neurons are dead).
-    boundaries = network.kept_units[:-1] if first > 0 else network.kept_units[1:-1]
-    sizes = network.layer_sizes[:-1] if first > 0 else network.layer_sizes[1:-1]
-    dead = sum(sizes) - sum(kept.numel() for kept in boundaries)
-    logits = _fastest_plan(network)(inputs[first])  # (samples, 10)
+    dead = sum(int((~alive).sum()) for alive in compact.live_units(masked)[1:-1])
+    logits = model.forward_weights(masked[first:], inputs[first])  # (samples, 10)
     accuracy = int((logits.argmax(dim=1) == labels).sum()) / labels.shape[0]
-    return {"sparsity": zeros / total, "accuracy": accuracy, "dead_units": int(dead)}
+    return {"sparsity": zeros / total, "accuracy": accuracy, "dead_units": dead}
 
 
 def random_generator(seed: int, draw: int) -> torch.Generator:
@@ -137,16 +126,22 @@ def sweep(weights: Sequence[torch.Tensor], images: torch.Tensor, labels: torch.T
     if random_draws < 0:
         raise ValueError(f"random_draws must be >= 0, got {random_draws}")
     weights = [weight.detach() for weight in weights]
+    prunable = len(weights) - 1
     inputs = layer_inputs(weights, images)
     dense = evaluate_masks(weights, [torch.ones_like(weight, dtype=torch.bool)
                                      for weight in weights], inputs, labels)
+    logger.info("dense network: accuracy %.4f", dense["accuracy"])
     # (control, pruned layer or None for all, draw)
     variants = [("magnitude", None, 0), *[("random", None, draw) for draw in range(random_draws)],
-                *[("magnitude", layer, 0)
-                  for layer in range(len(weights) - 1 if single_layers else 0)]]
+                *[("magnitude", layer, 0) for layer in range(prunable if single_layers else 0)]]
+    keep_all = [torch.ones_like(weight, dtype=torch.bool) for weight in weights]
     rows = []
     for method in methods:
+        orders = [pruning.pruning_ranks(weight, method) for weight in weights[:-1]]
         for percent in percents:
+            magnitude = [*[pruning.keep_mask_from_ranks(weight, order, percent)
+                           for weight, order in zip(weights, orders, strict=False)],
+                         keep_all[-1]]
             for control, layer, draw in variants:
                 if percent == 0:
                     result = dense
@@ -155,9 +150,9 @@ def sweep(weights: Sequence[torch.Tensor], images: torch.Tensor, labels: torch.T
                         masks = pruning.random_keep_masks(weights, method, percent,
                                                           random_generator(random_seed, draw))
                     elif layer is None:
-                        masks = pruning.keep_masks(weights, method, percent)
-                    else:
-                        masks = pruning.layer_keep_masks(weights, method, percent, layer)
+                        masks = magnitude
+                    else:  # Matrix ``layer`` pruned as in ``magnitude``, the others intact.
+                        masks = [*keep_all[:layer], magnitude[layer], *keep_all[layer + 1:]]
                     result = evaluate_masks(weights, masks, inputs, labels,
                                             first=0 if layer is None else layer)
                 rows.append({"method": method, "control": control,
