@@ -97,3 +97,16 @@ def test_recipe_training_chart_has_a_line_per_recipe():
     assert [text.get_text() for text in accuracy_axes.get_legend().get_texts()] == ["adam", "sgd"]
     assert list(accuracy_axes.get_lines()[0].get_ydata()) == pytest.approx([80.5, 80.5])
     assert accuracy_axes.get_ylabel() == "Accuracy (%)" and loss_axes.get_xlabel() == "Epoch"
+
+
+def test_penalty_tradeoff_chart_draws_mean_per_strength_in_percent():
+    runs = pd.DataFrame([{"strength": strength, "seed": seed, "dense": 0.9 - strength * 1e3,
+                          "weight_k90": 0.8 + strength * 1e3 + seed / 100}
+                         for strength in (1e-5, 2e-5) for seed in (0, 2)])
+    figure = plotting.penalty_tradeoff_figure(runs, "L1", {"dense": "dense",
+                                                           "weight_k90": "weight k90"})
+    (axes,) = figure.axes
+    assert axes.get_xscale() == "log" and "L1" in axes.get_title()
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["dense", "weight k90"]
+    assert list(axes.get_lines()[1].get_ydata()) == pytest.approx([82.0, 83.0])
+    assert axes.get_ylabel() == "Test accuracy (%)"
