@@ -271,3 +271,35 @@ def recipe_training_figure(curves: Any, dataset: str) -> mpl_figure.Figure:
         axes.legend(fontsize="small")
     figure.suptitle(f"Training recipes on {dataset}, mean and min-max over seeds")
     return figure
+
+
+def penalty_tradeoff_figure(runs: Any, penalty: str, columns: Mapping[str, str]
+                            ) -> mpl_figure.Figure:
+    """Draws accuracy against penalty strength: mean and min-max over seeds per measurement.
+
+    Args:
+        runs: A DataFrame with a ``strength`` column (> 0, drawn on a log axis), a ``seed``
+            column and the accuracy columns (fractions) named in ``columns``.
+        penalty: The penalty's name for the title, e.g. ``L1``.
+        columns: Column to legend label, e.g. ``{"dense": "dense", "weight_k90": "weight k90"}``.
+
+    Returns:
+        The figure.
+    """
+    figure = mpl_figure.Figure(figsize=(7, 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    per_strength = runs.groupby("strength")
+    for index, (column, label) in enumerate(columns.items()):
+        stats = per_strength[column].agg(["mean", "min", "max"])
+        color = RECIPE_COLORS[index % len(RECIPE_COLORS)]
+        axes.plot(stats.index, 100 * stats["mean"], color=color, marker="o", label=label)
+        axes.fill_between(stats.index, 100 * stats["min"], 100 * stats["max"], color=color,
+                          alpha=0.2, linewidth=0)
+    axes.set_xscale("log")
+    axes.set_xlabel(f"{penalty} strength (log scale)")
+    axes.set_ylabel("Test accuracy (%)")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize="small")
+    axes.set_title(f"{penalty} penalty: what it buys after pruning and costs the dense network\n"
+                   "mean and min-max over seeds")
+    return figure

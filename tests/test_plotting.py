@@ -71,3 +71,16 @@ def test_reference_chart_draws_both_methods_with_bands_and_dashed_controls():
     assert list(weight.get_ydata()) == pytest.approx([90.5, 80.5, 40.5])  # Mean over seeds.
     assert lines[plotting.METHOD_LABELS["unit"] + ": random control"].get_linestyle() == "--"
     assert len(axes.collections) == 4  # A min-max band per method and control.
+
+
+def test_penalty_tradeoff_chart_draws_mean_per_strength_in_percent():
+    runs = pd.DataFrame([{"strength": strength, "seed": seed, "dense": 0.9 - strength * 1e3,
+                          "weight_k90": 0.8 + strength * 1e3 + seed / 100}
+                         for strength in (1e-5, 2e-5) for seed in (0, 2)])
+    figure = plotting.penalty_tradeoff_figure(runs, "L1", {"dense": "dense",
+                                                           "weight_k90": "weight k90"})
+    (axes,) = figure.axes
+    assert axes.get_xscale() == "log" and "L1" in axes.get_title()
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["dense", "weight k90"]
+    assert list(axes.get_lines()[1].get_ydata()) == pytest.approx([82.0, 83.0])
+    assert axes.get_ylabel() == "Test accuracy (%)"
