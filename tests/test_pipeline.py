@@ -125,9 +125,12 @@ def test_repro_builds_every_output(workspace):
     assert set(layers["recipe"]) == {"adam"}  # The reference recipe.
     assert read_json(workspace, "logs/train/l1/seed0.json")["train_samples"] == 1000
     assert read_json(workspace, "logs/benchmark/adam.json")["provenance"]["num_threads"] == 2
-    speedups = read_json(workspace, "metrics/benchmark.json")["speedup_batch256"]
-    assert set(speedups) == {"adam", "l1"} and set(speedups["adam"]) == {"weight_k90",
-                                                                         "unit_k50"}
+    speedups = read_json(workspace, "metrics/benchmark.json")  # The reference recipe's.
+    assert set(speedups) == {f"{method}_k90_batch{batch}" for method in ("weight", "unit")
+                             for batch in (1, 256)}
+    summary = pd.read_csv(workspace / "plots/summary.csv").set_index("recipe")
+    assert list(summary.index) == ["adam", "l1"]
+    assert summary.loc["l1", "weight_k90_speedup"] > 0 and "unit_k50_speedup" in summary
     charts = sorted(path.name for path in (workspace / "plots/charts").iterdir())
     assert charts == ["layers_unit.png", "layers_weight.png", "recipes.png",
                       "sparsity_accuracy.png", "speedup.png", "training.png"]
