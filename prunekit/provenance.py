@@ -6,11 +6,14 @@ import pathlib
 import platform
 import resource
 import sys
+import time
 from typing import Any
 
 import torch
 
 from prunekit import data
+
+_IMPORTED = time.perf_counter()  # About when the stage started, after importing torch.
 
 
 def peak_memory_mib() -> float:
@@ -71,7 +74,9 @@ def run_record(device: torch.device | str, dataset: str | None = None,
         **measurements: Timings and other run-dependent values of the stage.
 
     Returns:
-        A JSON-ready mapping for ``logs/<stage>.json``.
+        A JSON-ready mapping for ``logs/<stage>.json``, with the seconds since the stage
+        started (``stage_seconds``).
     """
-    return {**measurements, "peak_memory_mib": round(peak_memory_mib(), 1),
+    return {**measurements, "stage_seconds": round(time.perf_counter() - _IMPORTED, 1),
+            "peak_memory_mib": round(peak_memory_mib(), 1),
             "provenance": describe(device, dataset)}
