@@ -95,11 +95,13 @@ def main() -> None:
     config, train = settings["benchmark"], settings["train"]
     recipe, _ = cli.network_arguments(list(train.recipes))
     policy = benchmarking.TimingPolicy(rounds=config.rounds, block_seconds=config.block_seconds)
-    unpruned = [percent for percent in config.k_list if percent not in settings["prune"].k_list]
-    if unpruned:
+    timed = [percent for percent in config.k_list if percent in settings["prune"].k_list]
+    if not timed:
         raise errors.InputError(f"benchmark.k_list: got {list(config.k_list)}; allowed: values "
-                                f"of prune.k_list, which lacks {unpruned}")
-    paths = layout.pruned_models(recipe, settings["prune"].methods, config.k_list)
+                                f"of prune.k_list {list(settings['prune'].k_list)}")
+    if len(timed) < len(config.k_list):
+        logger.warning("benchmark.k_list: timing only k in prune.k_list: %s", timed)
+    paths = layout.pruned_models(recipe, settings["prune"].methods, timed)
     load_average = os.getloadavg()[0]
     rows = measure(layout.dense_model(recipe, train.seeds[0]), paths, train.hidden_sizes,
                    config.batch_sizes, policy, config.num_threads)

@@ -241,7 +241,7 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch):
     settings = yaml.safe_load((REPO / "params.yaml").read_text())
     settings["train"]["hidden_sizes"] = [16, 12]
     settings["prune"]["k_list"] = [0, 50, 90, 100]
-    settings["benchmark"] = {"batch_sizes": [1, 256], "k_list": [0, 90, 100], "rounds": 2,
+    settings["benchmark"] = {"batch_sizes": [1, 256], "k_list": [0, 70, 90, 100], "rounds": 2,
                              "block_seconds": 0.001, "num_threads": 1}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     generator = torch.Generator().manual_seed(0)
@@ -269,7 +269,7 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch):
     assert log["timing"]["rounds"] == 2
     rows = files.read_table(layout.MODELS_DIR / "adam" / layout.BENCHMARK_FILE)
     assert tuple(rows.columns) == benchmarking.ROW_KEYS
-    assert sorted(set(rows["k"])) == [0, 90, 100]  # benchmark.k_list, not prune.k_list.
+    assert sorted(set(rows["k"])) == [0, 90, 100]  # benchmark.k_list within prune.k_list.
     assert len(rows) == 2 * sum(len(sparse_inference.build_plans(
         pruning.prune(dense, method, percent),
         compact.compact(pruning.prune(dense, method, percent)), num_threads=1))
@@ -279,12 +279,12 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch):
                             for batch in (1, 256)}
 
 
-def test_stage_refuses_a_benchmark_k_that_was_not_pruned(tmp_path, monkeypatch):
+def test_stage_refuses_a_benchmark_k_list_with_no_pruned_k(tmp_path, monkeypatch):
     settings = yaml.safe_load((REPO / "params.yaml").read_text())
-    settings["benchmark"]["k_list"] = [90, 98]
+    settings["benchmark"]["k_list"] = [91, 98]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["benchmark", "adam"])
-    with pytest.raises(errors.InputError, match=r"benchmark.k_list: got \[90, 98\]; allowed: "
-                       r"values of prune.k_list, which lacks \[98\]"):
+    with pytest.raises(errors.InputError, match=r"benchmark.k_list: got \[91, 98\]; allowed: "
+                       r"values of prune.k_list \[0, 25, 50"):
         runpy.run_path(str(REPO / "stages" / "benchmark.py"))["main"]()
