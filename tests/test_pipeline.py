@@ -67,7 +67,7 @@ def locked_md5(workspace, stage, path):
 def commit_all(workspace, message):
     run(workspace, "git", "add", "-A")
     run(workspace, "git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit",
-        "-qm", message)
+        "--allow-empty", "-qm", message)
 
 
 def metric_values(data):
