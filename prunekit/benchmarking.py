@@ -1,39 +1,25 @@
-"""Timing of inference plans in warm blocks, summarised with their spread, as table rows.
+"""Benchmark tables: every inference plan of a pruned network timed, as rows with speed-ups.
 
-One *case* is one pruned network (method, k) at one batch size. After a warm-up, every plan of
-a case is timed in every round: each round runs, in a fresh seeded random order, one *block*
-per plan, an untimed call followed by back-to-back timed calls, and records the block's mean
-time per call. A plan's figure is the median over rounds, its spread the quartiles over rounds.
-
-Blocks keep a plan's weights in the cache the way a served model finds them (it is called again
-and again), whereas call-by-call interleaving evicts the large baseline's weights between its
-calls while a compact plan's stay cached. The random block order spreads drift in the machine's
-speed over all plans alike, and since all plans run every round, none runs on alone in a quieter
-(or busier) period than the others. Compare speed-ups, not absolute times, across runs: see
-docs/benchmark.md for the noise on a shared machine.
+One *case* is one pruned network (method, k) at one batch size; :mod:`prunekit.timing` times
+its plans and this module shapes the rows (median, spread, GFLOP/s, speed-ups over the masked
+dense network and over the fastest dense plan, fraction of the ideal speed-up).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import gc
 import math
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
-from prunekit import compact, files, pruning, sparse_inference
+from prunekit import compact, files, pruning, sparse_inference, timing
 
 # Warm-up calls run on at most this many images: enough to pay one-time costs (thread pool,
 # first touch of the weights, lazy set-up) without the cost of a full large batch.
 WARMUP_BATCH = 256
-# No block holds more timed calls than this, however fast the plan.
-MAX_BLOCK_CALLS = 10_000
 
 # The figures metrics/benchmark.json holds: (method, k) at each headline batch size.
 HEADLINE_CASES = (("weight", 90), ("weight", 95), ("weight", 99), ("unit", 90))
@@ -45,120 +31,6 @@ ROW_KEYS = ("method", "k", "sparsity_percent", "batch_size", "plan", "formats", 
             "fastest_dense_plan", "ideal_speedup", "nonzero_ideal_speedup",
             "fraction_of_ideal", "is_fastest")
 CASE_KEYS = ("method", "k", "sparsity_percent", "nonzero_ideal_speedup")
-
-
-@dataclasses.dataclass(frozen=True)
-class TimingPolicy:
-    """How each plan of a case is timed.
-
-    Attributes:
-        rounds: Blocks per plan, one per round; the reported figure is their median.
-        block_seconds: Target duration of a block's timed calls: a block holds as many calls
-            as fit, judged from one call after the warm-up, and at least one.
-        warmup_calls: Untimed calls of each plan before the first round.
-        max_block_calls: The most timed calls in one block.
-    """
-
-    rounds: int
-    block_seconds: float
-    warmup_calls: int = 1
-    max_block_calls: int = MAX_BLOCK_CALLS
-
-    def __post_init__(self) -> None:
-        """Checks the values.
-
-        Raises:
-            ValueError: If ``rounds`` or ``max_block_calls`` is below 1, ``warmup_calls`` below
-                0 or ``block_seconds`` not a positive number.
-        """
-        if min(self.rounds, self.max_block_calls) < 1:
-            raise ValueError(f"rounds and max_block_calls must be >= 1, got {self.rounds} and "
-                             f"{self.max_block_calls}")
-        if self.warmup_calls < 0:
-            raise ValueError(f"warmup_calls must be >= 0, got {self.warmup_calls}")
-        if not 0 < self.block_seconds < math.inf:
-            raise ValueError(f"block_seconds must be a number > 0, got {self.block_seconds}")
-
-    def calls_per_block(self, seconds_per_call: float) -> int:
-        """Returns how many timed calls of a plan taking ``seconds_per_call`` fill a block."""
-        if seconds_per_call <= 0:
-            return self.max_block_calls
-        return max(1, min(self.max_block_calls, round(self.block_seconds / seconds_per_call)))
-
-
-def time_blocks(calls: Mapping[str, Callable[[], object]], policy: TimingPolicy,
-                clock: Callable[[], float] = time.perf_counter,
-                warmups: Mapping[str, Callable[[], object]] | None = None,
-                order_seed: int = 0) -> tuple[dict[str, list[float]], dict[str, int]]:
-    """Times callables in warm blocks, one block each per round in random order, GC paused.
-
-    Args:
-        calls: The callables to compare, by name; each is called without arguments.
-        policy: Rounds and block length.
-        clock: Seconds as a float; a fake clock makes the loop testable.
-        warmups: Per name, what to call ``policy.warmup_calls`` times before timing starts,
-            e.g. the same plan on fewer images; None warms up with ``calls`` themselves.
-        order_seed: Seed of the order of the blocks within each round.
-
-    Returns:
-        Per name, the mean seconds per call of each round's block, in round order; and per
-        name, the timed calls per block.
-
-    Raises:
-        ValueError: If ``calls`` is empty or ``warmups`` names other callables.
-    """
-    if not calls:
-        raise ValueError("nothing to time: calls is empty")
-    warmups = calls if warmups is None else warmups
-    if set(warmups) != set(calls):
-        raise ValueError(f"warm-ups for {sorted(warmups)} do not match calls {sorted(calls)}")
-    for _ in range(policy.warmup_calls):
-        for warmup in warmups.values():
-            warmup()
-    block_calls = {}
-    for name, call in calls.items():  # One full call each sizes the blocks.
-        started = clock()
-        call()
-        block_calls[name] = policy.calls_per_block(clock() - started)
-    durations: dict[str, list[float]] = {name: [] for name in calls}
-    order = random.Random(order_seed)
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(policy.rounds):
-            for name in order.sample(list(calls), len(calls)):
-                call, count = calls[name], block_calls[name]
-                call()  # Untimed: brings the plan's data back after the other plans' blocks.
-                started = clock()
-                for _ in range(count):
-                    call()
-                durations[name].append((clock() - started) / count)
-    finally:
-        if collecting:
-            gc.enable()
-    return durations, block_calls
-
-
-def summarize(durations: Sequence[float]) -> dict[str, float | int]:
-    """Summarises per-round times in milliseconds: median, quartiles, extremes and rounds.
-
-    Args:
-        durations: Seconds per call, one figure per round.
-
-    Returns:
-        ``median_ms``, ``q1_ms``, ``q3_ms``, ``iqr_ms``, ``min_ms``, ``max_ms`` and
-        ``rounds``.
-
-    Raises:
-        ValueError: If ``durations`` is empty.
-    """
-    if not durations:
-        raise ValueError("no timed runs to summarise")
-    milliseconds = 1e3 * np.asarray(durations, dtype=np.float64)
-    q1, median, q3 = np.percentile(milliseconds, [25, 50, 75])
-    return {"median_ms": float(median), "q1_ms": float(q1), "q3_ms": float(q3),
-            "iqr_ms": float(q3 - q1), "min_ms": float(milliseconds.min()),
-            "max_ms": float(milliseconds.max()), "rounds": len(durations)}
 
 
 def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
@@ -197,7 +69,7 @@ def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
     if missing:
         raise ValueError(f"no multiply-add count or formats for plans {missing}")
     block_calls = block_calls or {}
-    summaries = {plan: summarize(runs) for plan, runs in durations.items()}
+    summaries = {plan: timing.summarize(runs) for plan, runs in durations.items()}
     fastest = min(summaries, key=lambda plan: summaries[plan]["median_ms"])
     fastest_dense = min((plan for plan in (baseline, *dense_plans) if plan in summaries),
                         key=lambda plan: summaries[plan]["median_ms"])
@@ -287,7 +159,7 @@ def random_images(batch_size: int, input_size: int, seed: int) -> torch.Tensor:
 
 
 def benchmark_network(plans: Mapping[str, sparse_inference.Plan], case: Mapping[str, Any],
-                      input_size: int, batch_sizes: Sequence[int], policy: TimingPolicy,
+                      input_size: int, batch_sizes: Sequence[int], policy: timing.TimingPolicy,
                       seed: int = 0, clock: Callable[[], float] = time.perf_counter
                       ) -> list[dict[str, Any]]:
     """Times every plan of one pruned network at every batch size.
@@ -315,7 +187,7 @@ def benchmark_network(plans: Mapping[str, sparse_inference.Plan], case: Mapping[
         calls = {name: functools.partial(plan, images) for name, plan in plans.items()}
         warmups = {name: functools.partial(plan, images[:WARMUP_BATCH])
                    for name, plan in plans.items()}
-        durations, block_calls = time_blocks(calls, policy, clock, warmups, seed)
+        durations, block_calls = timing.time_blocks(calls, policy, clock, warmups, seed)
         rows.extend(case_rows({**case, "batch_size": batch_size}, durations, multiply_adds,
                               formats, block_calls))
     return rows

@@ -1,32 +1,19 @@
-"""Compact networks: pruned MLPs with dead neurons removed, stored in their smallest encoding.
+"""Compact networks: pruned MLPs with the neurons that cannot affect the logits removed.
 
 With no biases, a hidden neuron whose incoming row is all zero always outputs ReLU(0) = 0, and
-one whose outgoing column is all zero is read by nobody: either way, deleting its row in one
-matrix and its column in the next changes no logit. Removal repeats until nothing more dies,
-since a deletion can starve a neighbour. Input pixels that no kept weight reads are dropped
-too; the ten logits are always kept.
-
-Each remaining matrix is stored as whichever encoding is smallest: ``dense``; ``csr`` (row
-pointers and the narrowest integer type that holds the column indices); or ``bitmask`` (one
-bit per position plus the non-zero values), which wins at moderate sparsity.
+one whose outgoing column is all zero is read by nobody: deleting its row in one matrix and its
+column in the next changes no logit. Removal repeats until nothing more dies, since a deletion
+can starve a neighbour. Input pixels that no kept weight reads go too; the logits always stay.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import pathlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-import numpy as np
 import torch
 
-from prunekit import errors, files, model
-
-FORMAT = "prunekit.compact/1"
-
-
-class ArtifactError(errors.InputError):
-    """Raised when a compact artifact is missing, unreadable or inconsistent."""
+from prunekit import model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,32 +31,23 @@ class CompactNetwork:
     kept_units: tuple[torch.Tensor, ...]
     weights: tuple[torch.Tensor, ...]
 
+    def input_units(self) -> torch.Tensor | None:
+        """Returns the input pixels the network reads, or None when it reads them all."""
+        kept = self.kept_units[0]
+        return None if kept.numel() == self.layer_sizes[0] else kept
+
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Runs the compact network on flattened images.
-
-        Args:
-            images: Flattened images, shape (batch, original input size ``layer_sizes[0]``).
-
-        Returns:
-            The logits, shape (batch, 10).
-        """
-        kept_pixels = images.index_select(1, self.kept_units[0])  # (batch, kept inputs)
-        return model.forward_weights(self.weights, kept_pixels)
+        """Maps flattened images (batch, ``layer_sizes[0]``) to logits (batch, 10)."""
+        units = self.input_units()
+        pixels = images if units is None else images.index_select(1, units)  # (batch, kept)
+        return model.forward_weights(self.weights, pixels)
 
     def num_weights(self) -> int:
-        """Counts the weights the compacted matrices hold, zeros included.
-
-        Returns:
-            The total number of entries of :attr:`weights`.
-        """
+        """Counts the entries of the compacted matrices, zeros included."""
         return sum(weight.numel() for weight in self.weights)
 
     def num_nonzero(self) -> int:
-        """Counts the non-zero weights that remain.
-
-        Returns:
-            The number of non-zero entries of :attr:`weights`.
-        """
+        """Counts the non-zero weights that remain."""
         return sum(int(torch.count_nonzero(weight)) for weight in self.weights)
 
 
@@ -104,14 +82,7 @@ def live_units(weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def compact(weights: Sequence[torch.Tensor]) -> CompactNetwork:
-    """Removes dead neurons (and unread inputs) from masked matrices without changing logits.
-
-    Args:
-        weights: Masked (out, in) matrices, first layer first.
-
-    Returns:
-        The equivalent compact network.
-    """
+    """Removes dead neurons (and unread inputs) from masked (out, in) matrices, logits unchanged."""
     alive = live_units(weights)
     kept = [torch.nonzero(mask).flatten() for mask in alive]
     compacted = [weight.detach()[kept[index + 1][:, None], kept[index][None, :]].contiguous()
@@ -121,197 +92,19 @@ def compact(weights: Sequence[torch.Tensor]) -> CompactNetwork:
                           weights=tuple(compacted))
 
 
-def _narrowest_index_dtype(upper_bound: int) -> torch.dtype:
-    """Picks the smallest signed integer dtype that holds every value below ``upper_bound``.
+def csr_arrays(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Splits a 2-D matrix into CSR arrays: int64 row pointers, int64 columns, values.
 
-    Args:
-        upper_bound: One more than the largest value to hold.
-
-    Returns:
-        ``torch.int8``, ``torch.int16``, ``torch.int32`` or ``torch.int64``.
-    """
-    for dtype in (torch.int8, torch.int16, torch.int32):
-        if upper_bound <= torch.iinfo(dtype).max + 1:
-            return dtype
-    return torch.int64
-
-
-def encode_matrix(weight: torch.Tensor) -> dict[str, torch.Tensor | str]:
-    """Encodes a matrix in whichever of dense, CSR or bitmask takes the fewest bytes.
-
-    Args:
-        weight: A float32 (rows, columns) matrix.
-
-    Returns:
-        A dict with ``encoding`` (``dense``, ``csr`` or ``bitmask``), ``shape`` (int64
-        ``[rows, columns]``) and the tensors of that encoding: ``values``, plus ``bits`` or
-        ``crow_indices`` and ``col_indices``.
-    """
-    rows, columns = weight.shape
-    nonzero_mask = weight != 0
-    values = weight[nonzero_mask]  # Row-major order, as CSR needs.
-    nnz = values.numel()
-    column_dtype = _narrowest_index_dtype(columns)
-    pointer_dtype = _narrowest_index_dtype(nnz + 1)
-    sizes = {
-        "dense": weight.numel() * 4,
-        "csr": nnz * (4 + column_dtype.itemsize) + (rows + 1) * pointer_dtype.itemsize,
-        "bitmask": nnz * 4 + -(-weight.numel() // 8),
-    }
-    encoding = min(sizes, key=sizes.get)
-    shape = torch.tensor([rows, columns], dtype=torch.int64)
-    if encoding == "dense":
-        return {"encoding": "dense", "shape": shape, "values": weight.contiguous()}
-    if encoding == "bitmask":
-        bits = np.packbits(nonzero_mask.flatten().numpy())
-        return {"encoding": "bitmask", "shape": shape, "values": values,
-                "bits": torch.from_numpy(bits)}
-    crow = torch.zeros(rows + 1, dtype=torch.int64)
-    crow[1:] = torch.cumsum(nonzero_mask.sum(dim=1), dim=0)
-    col = torch.nonzero(nonzero_mask)[:, 1]
-    return {"encoding": "csr", "shape": shape, "values": values,
-            "crow_indices": crow.to(pointer_dtype), "col_indices": col.to(column_dtype)}
-
-
-def decode_matrix(encoded: dict) -> torch.Tensor:
-    """Rebuilds the dense float32 matrix from :func:`encode_matrix`'s output.
-
-    Args:
-        encoded: A dict as :func:`encode_matrix` returns it, e.g. loaded from an artifact.
-
-    Returns:
-        The (rows, columns) matrix.
+    Values are the non-zeros in row-major order. Every CSR form in the project (artifacts,
+    ``torch.sparse``, MKL and the compiled kernel) is built from these arrays.
 
     Raises:
-        ArtifactError: If the encoding is unknown or its tensors disagree with its shape.
+        ValueError: If ``weight`` is not 2-D.
     """
-    try:
-        rows, columns = (int(size) for size in encoded["shape"])
-        values = encoded["values"].to(torch.float32)
-        if encoded["encoding"] == "dense":
-            return values.reshape(rows, columns)
-        if encoded["encoding"] == "bitmask":
-            bits = np.unpackbits(encoded["bits"].numpy(), count=rows * columns)
-            mask = torch.from_numpy(bits.astype(bool)).reshape(rows, columns)
-            matrix = torch.zeros(rows, columns)
-            matrix[mask] = values
-            return matrix
-        if encoded["encoding"] == "csr":
-            row_lengths = encoded["crow_indices"].to(torch.int64).diff()
-            row_of_value = torch.repeat_interleave(torch.arange(rows), row_lengths)
-            matrix = torch.zeros(rows, columns)
-            matrix[row_of_value, encoded["col_indices"].to(torch.int64)] = values
-            return matrix
-    except (KeyError, RuntimeError, ValueError, TypeError) as error:
-        raise ArtifactError(f"corrupt {encoded.get('encoding')!r} matrix: {error}") from None
-    raise ArtifactError(f"unknown matrix encoding {encoded.get('encoding')!r}")
-
-
-def save_compact(path: str | pathlib.Path, network: CompactNetwork, method: str,
-                 percent: float) -> dict[str, int]:
-    """Saves a compact network; ``torch.load(weights_only=True)`` reads it.
-
-    Args:
-        path: Destination ``.pt`` file.
-        network: What to save.
-        method: The pruning method that produced it.
-        percent: The pruning percentage that produced it.
-
-    Returns:
-        How many matrices use each encoding.
-    """
-    encoded = [encode_matrix(weight) for weight in network.weights]
-    index_dtype = _narrowest_index_dtype(max(network.layer_sizes))
-    files.save_torch(path, {
-        "format": FORMAT,
-        "method": method,
-        "percent": percent,
-        "layer_sizes": list(network.layer_sizes),
-        "kept_units": [units.to(index_dtype) for units in network.kept_units],
-        "matrices": encoded,
-    })
-    counts: dict[str, int] = {}
-    for matrix in encoded:
-        counts[matrix["encoding"]] = counts.get(matrix["encoding"], 0) + 1
-    return counts
-
-
-_FIX = "run the prune stage again (dvc repro prune)"
-
-
-def read_artifact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: str,
-                  percent: float) -> dict:
-    """Reads a compact artifact and checks it is the expected one, without decoding it.
-
-    Args:
-        path: The ``.pt`` file.
-        layer_sizes: The original widths the caller expects.
-        method: The pruning method it must have been made with.
-        percent: The pruning percentage it must have been made with.
-
-    Returns:
-        The saved dict, as :func:`save_compact` wrote it.
-
-    Raises:
-        ArtifactError: If the file is missing, unreadable, of another format, or made from
-            another architecture, method or percentage.
-    """
-    saved = files.load_checkpoint(path, ArtifactError, _FIX)
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ArtifactError(f"{path} is not a {FORMAT} artifact; {_FIX}")
-    sizes = list(saved.get("layer_sizes", []))
-    made_with = (saved.get("method"), saved.get("percent"))
-    if sizes != list(layer_sizes):
-        raise ArtifactError(f"{path} was pruned from layer sizes {sizes}, expected "
-                            f"{list(layer_sizes)}; {_FIX}")
-    if made_with != (method, percent):
-        raise ArtifactError(f"{path} holds {made_with[0]} pruning at k={made_with[1]}, expected "
-                            f"{method} at k={percent}; {_FIX}")
-    if len(saved.get("matrices", ())) != len(sizes) - 1 or len(
-            saved.get("kept_units", ())) != len(sizes):
-        raise ArtifactError(f"{path} does not hold one matrix per layer; {_FIX}")
-    return saved
-
-
-def check_artifacts(paths: Mapping[tuple[str, float], pathlib.Path],
-                    layer_sizes: Sequence[int]) -> None:
-    """Checks every artifact a stage will need before it does any work.
-
-    Args:
-        paths: Per ``(method, percent)``, the artifact's path.
-        layer_sizes: The original widths every artifact must have been pruned from.
-
-    Raises:
-        ArtifactError: For the first artifact that is missing or not the expected one.
-    """
-    for (method, percent), path in paths.items():
-        read_artifact(path, layer_sizes, method, percent)
-
-
-def load_compact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: str,
-                 percent: float) -> CompactNetwork:
-    """Loads a compact network saved by :func:`save_compact` and checks it is the expected one.
-
-    Args:
-        path: The ``.pt`` file.
-        layer_sizes: The original widths the caller expects.
-        method: The pruning method it must have been made with.
-        percent: The pruning percentage it must have been made with.
-
-    Returns:
-        The network.
-
-    Raises:
-        ArtifactError: If the file is missing, unreadable, inconsistent, or another network's.
-    """
-    saved = read_artifact(path, layer_sizes, method, percent)
-    try:
-        weights = tuple(decode_matrix(matrix) for matrix in saved["matrices"])
-    except ArtifactError as error:
-        raise ArtifactError(f"{path}: {error}; {_FIX}") from None
-    kept = tuple(units.to(torch.int64) for units in saved["kept_units"])
-    shapes_match = all(weight.shape == (kept[index + 1].numel(), kept[index].numel())
-                       for index, weight in enumerate(weights))
-    if not shapes_match:
-        raise ArtifactError(f"{path}: matrix shapes disagree with the kept neurons; {_FIX}")
-    return CompactNetwork(layer_sizes=tuple(layer_sizes), kept_units=kept, weights=weights)
+    if weight.ndim != 2:
+        raise ValueError(f"expected a 2-D matrix, got shape {tuple(weight.shape)}")
+    nonzero = weight.detach() != 0  # (rows, columns)
+    row_pointers = torch.zeros(weight.shape[0] + 1, dtype=torch.int64)
+    row_pointers[1:] = torch.cumsum(nonzero.sum(dim=1), dim=0)
+    columns = torch.nonzero(nonzero)[:, 1]  # Row-major order.
+    return row_pointers, columns, weight.detach()[nonzero].contiguous()

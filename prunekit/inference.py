@@ -5,10 +5,9 @@
     >>> logits = predict(images)  # float32 (batch, 784) -> (batch, 10)
 
 The plan is the fastest one the benchmark stage measured for that network at the measured
-batch size nearest to ``batch_size`` (read from its recipe's ``benchmark.csv``, beside the
-``pruned`` folder), or
-``plan=`` names one. A masked plan (the full-size network) is served by its compact
-counterpart, which computes the same logits with the dead neurons left out.
+batch size nearest to ``batch_size`` (from its recipe's ``benchmark.csv``, beside the
+``pruned`` folder), or the one ``plan=`` names. A masked plan (the full-size network) is
+served by its compact counterpart, which computes the same logits with the dead neurons left out.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from collections.abc import Callable
 
 import torch
 
-from prunekit import compact, files, layout, sparse_inference
+from prunekit import artifacts, files, layout, sparse_inference
 
 logger = logging.getLogger(__name__)
 
@@ -33,24 +32,15 @@ DEFAULT_PLAN = "compact_ort"
 
 def fastest_plan(table: str | pathlib.Path, method: str, percent: float,
                  batch_size: int) -> str | None:
-    """Looks up the plan the benchmark found fastest for a network.
+    """Names the plan the benchmark ``table`` found fastest for a network, or None.
 
-    Args:
-        table: The benchmark's ``all.csv``.
-        method: The network's pruning method.
-        percent: Its pruning percentage.
-        batch_size: The batch size it will run at; the nearest measured one is used (by
-            ratio, so 64 is nearer to 256 than to 1).
-
-    Returns:
-        The plan's name, or None if the table is missing or lacks the network.
+    The nearest measured batch size counts, by ratio: 64 is nearer to 256 than to 1.
     """
     table = pathlib.Path(table)
     if not table.is_file():
         return None
     rows = files.read_table(table)
-    rows = rows[(rows["method"] == method) & (rows["k"] == percent)
-                & (rows["is_fastest"].astype(str).str.lower() == "true")]
+    rows = rows[(rows["method"] == method) & (rows["k"] == percent) & rows["is_fastest"]]
     if rows.empty:
         return None
     distance = (rows["batch_size"] / batch_size).map(lambda ratio: abs(math.log(ratio)))
@@ -77,17 +67,17 @@ def load(path: str | pathlib.Path, batch_size: int = 1, plan: str | None = None,
         ``torch.inference_mode()`` for PyTorch plans.
 
     Raises:
-        compact.ArtifactError: If the file is missing or not a compact artifact.
+        artifacts.ArtifactError: If the file is missing or not a compact artifact.
         ValueError: If ``plan`` is unknown or does not apply to this network (e.g. a CSR plan
             for a dense one).
     """
-    saved = files.load_checkpoint(path, compact.ArtifactError,
+    saved = files.load_checkpoint(path, artifacts.ArtifactError,
                                   "give a file the prune stage wrote "
                                   "(models/<recipe>/pruned/*.pt)")
     if not isinstance(saved, dict) or not {"method", "percent", "layer_sizes"} <= set(saved):
-        raise compact.ArtifactError(f"{path} is not a compact artifact")
+        raise artifacts.ArtifactError(f"{path} is not a compact artifact")
     method, percent = saved["method"], saved["percent"]
-    network = compact.load_compact(path, saved["layer_sizes"], method, percent)
+    network = artifacts.load_compact(path, saved["layer_sizes"], method, percent)
     if table is None:
         table = pathlib.Path(path).parent.parent / layout.BENCHMARK_FILE
     chosen = plan or fastest_plan(table, method, percent, batch_size) or DEFAULT_PLAN

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas
 from matplotlib import figure as mpl_figure  # Figures without pyplot: no display needed.
-
-from prunekit import files, sparse_inference
 
 METHOD_LABELS = {"weight": "weight pruning (smallest |w|)",
                  "unit": "unit pruning (smallest row L2 norm)"}
@@ -53,61 +51,45 @@ SERIES_STYLES = {
 }
 
 
-def speedup_figure(rows: Iterable[Mapping[str, Any]],
+def speedup_figure(rows: pandas.DataFrame,
                    title: str = "Inference speed-up of pruned networks over the dense one"
                    ) -> mpl_figure.Figure:
     """Draws speed-up over the masked dense network against sparsity, one panel per batch size.
 
-    Each method gets a colour; a solid line follows the fastest plan of each case, a dotted one
-    the masked network on onnxruntime (the fastest dense engine), and the ideal speed-up
-    (``nonzero_ideal_speedup``: dense multiply-adds over the non-zero weights, the fewest any
-    plan needs) is drawn wide and faded in the method's colour, and a grey line marks the dense
-    baseline (1x).
+    Per method, in its colour: a solid line for the fastest plan of each case, a dotted one for
+    the masked network on onnxruntime (the fastest dense engine) and a wide faded one for the
+    ideal speed-up (``nonzero_ideal_speedup``); a grey line marks the baseline (1x).
 
     Args:
-        rows: The rows of ``plots/benchmark/all.csv``, either as ``csv.DictReader`` yields them
-            (all values strings) or as ``pandas.DataFrame.to_dict("records")`` gives them; the
-            columns used are ``method``, ``plan``, ``batch_size``, ``sparsity_percent``,
-            ``speedup_vs_dense``, ``is_fastest`` and ``nonzero_ideal_speedup``. Values are
-            converted with ``float``.
+        rows: Benchmark rows (``plots/benchmark/all.csv``) of one recipe.
         title: The figure's title.
-
-    Returns:
-        The figure.
 
     Raises:
         ValueError: If ``rows`` is empty.
     """
-    rows = list(rows)
-    if not rows:
+    if rows.empty:
         raise ValueError("no benchmark rows to plot")
-    batch_sizes = sorted({int(float(row["batch_size"])) for row in rows})
-    methods = [method for method in ("weight", "unit")
-               if any(row["method"] == method for row in rows)]
-    methods += sorted({str(row["method"]) for row in rows} - set(methods))
+    batch_sizes = sorted(rows["batch_size"].unique())
+    methods = [method for method in METHOD_LABELS if (rows["method"] == method).any()]
+    methods += sorted(set(rows["method"]) - set(methods))
     figure = mpl_figure.Figure(figsize=(5.2 * len(batch_sizes), 4.6), layout="constrained")
     panels = figure.subplots(1, len(batch_sizes), squeeze=False, sharey=True)[0]
     for axes, batch_size in zip(panels, batch_sizes, strict=True):
-        batch_rows = [row for row in rows if int(float(row["batch_size"])) == batch_size]
         for method in methods:
             color = METHOD_COLORS.get(method)
-            method_rows = [row for row in batch_rows if row["method"] == method]
-            ideal = {float(row["sparsity_percent"]): float(row["nonzero_ideal_speedup"])
-                     for row in method_rows}
-            if ideal:
-                axes.plot(sorted(ideal), [ideal[x] for x in sorted(ideal)], color=color,
-                          alpha=0.35, linewidth=3, label=f"{method}: ideal (MAC ratio)")
+            chosen = rows[(rows["batch_size"] == batch_size) & (rows["method"] == method)]
+            ideal = chosen.groupby("sparsity_percent")["nonzero_ideal_speedup"].first()
+            if len(ideal):
+                axes.plot(ideal.index, ideal.to_numpy(), color=color, alpha=0.35, linewidth=3,
+                          label=f"{method}: ideal (MAC ratio)")
             for series, style in SERIES_STYLES.items():
-                points = sorted((float(row["sparsity_percent"]), float(row["speedup_vs_dense"]))
-                                for row in method_rows
-                                if (files.csv_bool(row["is_fastest"]) if series == "fastest"
-                                    else row["plan"] == series))
-                if points:
-                    axes.plot([x for x, _ in points], [y for _, y in points], color=color,
-                              linestyle=style["linestyle"], marker=style["marker"],
+                selected = chosen["is_fastest"] if series == "fastest" else chosen["plan"] == series
+                points = chosen[selected].sort_values("sparsity_percent")
+                if len(points):
+                    axes.plot(points["sparsity_percent"], points["speedup_vs_dense"],
+                              color=color, linestyle=style["linestyle"], marker=style["marker"],
                               markersize=4, label=f"{method}: {style['label']}")
-        axes.axhline(1.0, color="grey", linewidth=1,
-                     label=f"{sparse_inference.BASELINE} baseline (1x)")
+        axes.axhline(1.0, color="grey", linewidth=1, label="torch masked dense baseline (1x)")
         axes.set_yscale("log")
         axes.set_xlim(0, 100)
         axes.set_title(f"batch {batch_size}")

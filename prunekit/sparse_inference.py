@@ -1,28 +1,22 @@
 """Inference plans for a pruned network: dense, compacted and sparse forward passes.
 
-A :class:`Plan` is built once from a pruned network (building is not part of what is timed)
-and then maps flattened images (batch, 784) to logits (batch, 10). Every plan computes the same
-logits as the masked dense network, up to float32 rounding:
+A :class:`Plan` is built once (building is not timed) and maps flattened images (batch, 784) to
+logits (batch, 10). Every plan computes the masked network's logits up to float32 rounding:
 
-* ``masked_dense``: the full-size matrices with pruned weights set to zero, ``h @ W.T`` per
-  layer. The baseline: it does exactly the work of the unpruned network, whatever ``k``
-  (MKL's dense products do not skip zeros).
-* ``masked_ort``: the same matrices run by onnxruntime, the other dense reference.
-* ``compact_dense``: what :meth:`compact.CompactNetwork.logits` computes, dense products on
-  the matrices left after dead neurons were removed; ``compact_ort`` runs them on onnxruntime.
-* ``compact_csr``: the compact network with every hidden matrix in ``torch.sparse`` CSR and
-  the activations kept transposed, (features, batch), so that each layer is one
-  ``W_csr @ h`` product. The last matrix (to the logits) stays dense.
-* ``compact_hybrid``: the same transposed pass, but a hidden matrix is stored as CSR only if its
-  density is at most :data:`HYBRID_MAX_DENSITY`; denser ones stay dense (``W @ h``).
-* ``mkl_csr``: every matrix as an MKL inspector-executor CSR handle (:mod:`prunekit.engines`).
-* ``kernel_csr``: the compiled whole-network CSR kernel (:mod:`prunekit.kernels`).
+* ``masked_dense``, the baseline: the full-size matrices with zeros, as the unpruned network
+  runs (dense products do not skip zeros); ``masked_ort`` runs them on onnxruntime.
+* ``compact_dense``: dense products on the compact network (dead neurons removed);
+  ``compact_ort`` runs it on onnxruntime.
+* ``compact_csr``: every hidden matrix in ``torch.sparse`` CSR, activations kept transposed,
+  (features, batch), so each layer is one ``W_csr @ h``; the last matrix stays dense.
+  ``compact_hybrid`` uses CSR only for hidden matrices at most :data:`HYBRID_MAX_DENSITY` dense.
+* ``mkl_csr``: MKL inspector-executor CSR handles; ``kernel_csr``: the compiled whole-network
+  CSR kernel (both in :mod:`prunekit.engines`).
 
-Each plan holds its own copy of its matrices, so that no plan finds another's weights in the
-cache. Each counts the multiply-adds per sample its kernels cannot avoid: every weight of a
-dense matrix, the non-zeros of a CSR one; ``baseline MACs / plan MACs`` is its ideal
-(FLOP-count) speed-up. The measurements behind :data:`HYBRID_MAX_DENSITY`,
-:data:`CSR_MAX_DENSITY` and :data:`BATCH_TILE` are in docs/benchmark.md.
+Each plan holds its own copy of its matrices, so no plan finds another's weights in the cache,
+and counts the multiply-adds per sample its kernels cannot avoid (every weight of a dense
+matrix, the non-zeros of a CSR one). The measurements behind the constants are in
+docs/benchmark.md.
 """
 
 from __future__ import annotations
@@ -35,20 +29,19 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from prunekit import compact, engines, kernels, metrics, model
+from prunekit import compact, engines, kernels, model
 
 logger = logging.getLogger(__name__)
 
-# Hidden matrices at most this dense are stored as CSR by the hybrid plan (see module doc).
-HYBRID_MAX_DENSITY = 0.25
-# Above this density in any hidden matrix the all-CSR plan is not built: it cannot win.
-CSR_MAX_DENSITY = 0.4
-# Plans with a CSR matrix run larger batches in slices of this many images (see module doc).
-BATCH_TILE = 512
+HYBRID_MAX_DENSITY = 0.25  # Hidden matrices at most this dense are CSR in the hybrid plan.
+CSR_MAX_DENSITY = 0.4  # Above this density in any hidden matrix, all-CSR plans cannot win.
+BATCH_TILE = 512  # Plans with a CSR matrix run larger batches in slices of this many images.
+# A plan sums fewer (or reordered) terms than the masked network; float32 rounding differs by
+# far less than this, relative to the largest logit.
+LOGIT_TOLERANCE = 1e-4
 
 BASELINE = "masked_dense"
-# Plans that run the full-size masked network densely, like the baseline.
-DENSE_PLANS = ("masked_ort",)
+DENSE_PLANS = ("masked_ort",)  # Other plans that run the full-size masked network densely.
 PLAN_NAMES = (BASELINE, *DENSE_PLANS, "compact_dense", "compact_ort", "compact_csr",
               "compact_hybrid", "mkl_csr", "kernel_csr")
 
@@ -64,8 +57,7 @@ class Plan:
     Attributes:
         name: One of :data:`PLAN_NAMES`.
         forward: Maps images (batch, original input size) to logits (batch, 10).
-        multiply_adds: Ideal multiply-adds per sample of the plan's kernels: every weight of a
-            dense matrix, only the non-zeros of a CSR one.
+        multiply_adds: Multiply-adds per sample of the plan's kernels.
         formats: Per weight matrix, first layer first, ``dense`` or ``csr``.
     """
 
@@ -75,87 +67,35 @@ class Plan:
     formats: tuple[str, ...]
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Runs the plan.
-
-        Args:
-            images: Flattened images, shape (batch, original input size).
-
-        Returns:
-            The logits, shape (batch, 10).
-        """
+        """Maps images (batch, original input size) to logits (batch, 10)."""
         return self.forward(images)
 
 
 def density(weight: torch.Tensor) -> float:
-    """Returns the fraction of non-zero entries of a matrix (0.0 for an empty one).
-
-    Args:
-        weight: Any tensor.
-
-    Returns:
-        Non-zeros divided by the number of entries.
-    """
+    """Returns the fraction of non-zero entries of a tensor (0.0 for an empty one)."""
     if weight.numel() == 0:
         return 0.0
     return int(torch.count_nonzero(weight)) / weight.numel()
 
 
 def to_csr(weight: torch.Tensor) -> torch.Tensor:
-    """Converts a dense matrix to CSR with int32 indices (MKL's native index type).
-
-    Args:
-        weight: A 2-D float matrix.
-
-    Returns:
-        A ``torch.sparse_csr`` tensor equal to ``weight``.
+    """Converts a 2-D matrix to ``torch.sparse`` CSR with int32 indices (MKL's native type).
 
     Raises:
         ValueError: If ``weight`` is not 2-D or has too many non-zeros for int32 indices.
     """
-    if weight.ndim != 2:
-        raise ValueError(f"expected a 2-D matrix, got shape {tuple(weight.shape)}")
-    nonzero = weight != 0  # (rows, columns)
-    nnz = int(nonzero.sum())
-    if nnz >= torch.iinfo(torch.int32).max:
-        raise ValueError(f"{nnz} non-zeros do not fit int32 CSR indices")
-    row_pointers = torch.zeros(weight.shape[0] + 1, dtype=torch.int32)
-    row_pointers[1:] = torch.cumsum(nonzero.sum(dim=1), dim=0)
-    columns = torch.nonzero(nonzero)[:, 1].to(torch.int32)  # Row-major order.
+    row_pointers, columns, values = compact.csr_arrays(weight)
+    if values.numel() >= torch.iinfo(torch.int32).max:
+        raise ValueError(f"{values.numel()} non-zeros do not fit int32 CSR indices")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(row_pointers, columns, weight[nonzero].contiguous(),
-                                       size=tuple(weight.shape), check_invariants=True)
-
-
-def _row_major_forward(weights: Sequence[torch.Tensor], input_units: torch.Tensor | None,
-                       images: torch.Tensor) -> torch.Tensor:
-    """Selects the input pixels the network reads, then runs :func:`model.forward_weights`.
-
-    Args:
-        weights: The dense (out, in) matrices, first layer first.
-        input_units: Indices of the input pixels the network reads, or None for all of them.
-        images: Flattened images, shape (batch, original input size).
-
-    Returns:
-        The logits, shape (batch, 10).
-    """
-    pixels = images if input_units is None else images.index_select(1, input_units)
-    return model.forward_weights(weights, pixels)
+        return torch.sparse_csr_tensor(row_pointers.to(torch.int32), columns.to(torch.int32),
+                                       values, size=tuple(weight.shape), check_invariants=True)
 
 
 def _transposed_forward(hidden: Sequence[torch.Tensor], last: torch.Tensor,
                         input_units: torch.Tensor | None, images: torch.Tensor) -> torch.Tensor:
-    """Runs the MLP on activations kept transposed, (features, batch), for every layer.
-
-    Args:
-        hidden: The hidden layers' (out, in) matrices, each dense or CSR.
-        last: The dense (10, in) matrix to the logits.
-        input_units: Indices of the input pixels the network reads, or None for all of them.
-        images: Flattened images, shape (batch, original input size).
-
-    Returns:
-        The logits, shape (batch, 10) (a transposed view).
-    """
+    """Runs the MLP on transposed activations, (features, batch); ``hidden`` dense or CSR."""
     if input_units is None:
         activations = images.T.contiguous()  # (inputs, batch)
     else:
@@ -167,78 +107,35 @@ def _transposed_forward(hidden: Sequence[torch.Tensor], last: torch.Tensor,
 
 def _tiled_forward(forward: Callable[[torch.Tensor], torch.Tensor], tile: int,
                    images: torch.Tensor) -> torch.Tensor:
-    """Runs ``forward`` on slices of at most ``tile`` images and joins the logits.
-
-    The loop is over slices of the batch, not over samples: it keeps each slice's activations
-    in cache for the whole forward pass (cache blocking).
-
-    Args:
-        forward: Maps images (batch, input size) to logits (batch, 10).
-        tile: Most images per slice.
-        images: Flattened images, shape (batch, original input size).
-
-    Returns:
-        The logits, shape (batch, 10).
-    """
+    """Runs ``forward`` on slices of at most ``tile`` images (cache blocking), joins the logits."""
     if images.shape[0] <= tile:
         return forward(images)
     return torch.cat([forward(batch_slice) for batch_slice in images.split(tile)])
 
 
 def masked_dense_plan(masked_weights: Sequence[torch.Tensor]) -> Plan:
-    """Builds the baseline: the full-size masked matrices, as the unpruned network runs.
-
-    It computes :func:`model.forward_weights` with the same code as ``compact_dense`` (in-place
-    ReLU included), so that the two differ only in the matrices they multiply.
-
-    Args:
-        masked_weights: The (out, in) matrices with pruned weights set to zero.
-
-    Returns:
-        The ``masked_dense`` plan; its multiply-adds are all weights of the original network.
-    """
+    """Builds the baseline, the full-size masked matrices; it counts every weight."""
     weights = tuple(weight.detach().clone() for weight in masked_weights)
-    return Plan(name=BASELINE, forward=functools.partial(_row_major_forward, weights, None),
+    return Plan(name=BASELINE, forward=functools.partial(model.forward_weights, weights),
                 multiply_adds=sum(weight.numel() for weight in weights),
                 formats=("dense",) * len(weights))
 
 
 def compact_dense_plan(network: compact.CompactNetwork) -> Plan:
-    """Builds the compact network's forward pass: dense products on the smaller matrices.
-
-    It computes :meth:`compact.CompactNetwork.logits`, but selects the input pixels with
-    ``index_select`` (or not at all when every pixel is read) instead of ``images[:, kept]``,
-    whose advanced indexing alone takes 0.28 ms at batch 256, half the time of the unit k90
-    network.
-
-    Args:
-        network: The compact network.
-
-    Returns:
-        The ``compact_dense`` plan; its multiply-adds are all compacted weights.
-    """
-    input_units = network.kept_units[0]
-    reads_every_input = input_units.numel() == network.layer_sizes[0]
-    forward = functools.partial(_row_major_forward,
-                                tuple(weight.clone() for weight in network.weights),
-                                None if reads_every_input else input_units)
-    return Plan(name="compact_dense", forward=forward, multiply_adds=network.num_weights(),
+    """Builds :meth:`compact.CompactNetwork.logits` on copies of its matrices."""
+    copy = dataclasses.replace(network, weights=tuple(weight.clone() for weight in network.weights))
+    return Plan(name="compact_dense", forward=copy.logits, multiply_adds=network.num_weights(),
                 formats=("dense",) * len(network.weights))
 
 
 def transposed_plan(network: compact.CompactNetwork, max_density: float, name: str) -> Plan:
     """Builds a transposed-activation plan: CSR for the sparse hidden matrices, dense otherwise.
 
-    A plan with a CSR matrix runs batches larger than :data:`BATCH_TILE` slice by slice.
-
     Args:
         network: The compact network.
-        max_density: Hidden matrices whose density is at most this are stored as CSR; 1.0 puts
-            every hidden matrix in CSR. The last matrix (to the logits) is always dense.
+        max_density: Hidden matrices at most this dense are stored as CSR (1.0: all of them).
+            The last matrix (to the logits) is always dense.
         name: The plan's name.
-
-    Returns:
-        The plan; its multiply-adds count non-zeros of CSR matrices and all weights of dense ones.
 
     Raises:
         ValueError: If ``max_density`` is outside [0, 1].
@@ -257,11 +154,8 @@ def transposed_plan(network: compact.CompactNetwork, max_density: float, name: s
             hidden.append(weight.clone())
             formats.append("dense")
             multiply_adds += weight.numel()
-    input_units = network.kept_units[0]
-    reads_every_input = input_units.numel() == network.layer_sizes[0]
-    forward = functools.partial(_transposed_forward, tuple(hidden),
-                                network.weights[-1].clone(),
-                                None if reads_every_input else input_units)
+    forward = functools.partial(_transposed_forward, tuple(hidden), network.weights[-1].clone(),
+                                network.input_units())
     if "csr" in formats:
         forward = functools.partial(_tiled_forward, forward, BATCH_TILE)
     return Plan(name=name, forward=forward, multiply_adds=multiply_adds,
@@ -271,35 +165,15 @@ def transposed_plan(network: compact.CompactNetwork, max_density: float, name: s
 def nonzero_multiply_adds(network: compact.CompactNetwork) -> int:
     """Returns the fewest multiply-adds per sample any plan needs: the all-CSR plan's count.
 
-    That is the non-zeros of every hidden matrix plus every weight of the last (dense) one,
-    whether or not the all-CSR plan is built for this network.
-
-    Args:
-        network: The compact network.
-
-    Returns:
-        The multiply-add count.
+    That is the non-zeros of every hidden matrix plus every weight of the last (dense) one.
     """
     hidden = sum(int(torch.count_nonzero(weight)) for weight in network.weights[:-1])
     return hidden + network.weights[-1].numel()
 
 
 def hidden_densities(network: compact.CompactNetwork) -> list[float]:
-    """Measures the density of each hidden (prunable) compact matrix.
-
-    Args:
-        network: The compact network.
-
-    Returns:
-        Per matrix but the last, first layer first, its fraction of non-zero entries.
-    """
+    """Returns the density of each compact matrix but the last, first layer first."""
     return [density(weight) for weight in network.weights[:-1]]
-
-
-def _input_units(network: compact.CompactNetwork) -> torch.Tensor | None:
-    """Returns the input pixels the compact network reads, or None when it reads them all."""
-    input_units = network.kept_units[0]
-    return None if input_units.numel() == network.layer_sizes[0] else input_units
 
 
 def compact_plans(network: compact.CompactNetwork, num_threads: int | None = None,
@@ -308,22 +182,21 @@ def compact_plans(network: compact.CompactNetwork, num_threads: int | None = Non
     """Builds every plan that runs the compact network alone.
 
     ``compact_dense`` and ``compact_hybrid`` are always built, ``compact_ort`` with
-    ``num_threads``; the all-CSR plans (``compact_csr``, and with ``num_threads`` ``mkl_csr``
-    and ``kernel_csr``, which hold the last matrix as CSR too and need every matrix non-empty)
-    only when no hidden compact matrix is denser than ``csr_max_density``; ``kernel_csr`` is
-    left out, with a warning, where its kernel cannot be compiled.
+    ``num_threads``. The all-CSR plans (``compact_csr``, and with ``num_threads`` ``mkl_csr``
+    and ``kernel_csr``, which need every matrix non-empty) only when no hidden matrix is denser
+    than ``csr_max_density``; ``kernel_csr`` is left out, with a warning, where its kernel
+    cannot be compiled.
 
     Args:
-        network: The compact network (e.g. loaded with :func:`compact.load_compact`).
-        num_threads: Threads of the other engines' plans (:mod:`prunekit.engines`); None
-            builds PyTorch plans only.
+        network: The compact network.
+        num_threads: Threads of the other engines' plans; None builds PyTorch plans only.
         hybrid_max_density: Density up to which the hybrid plan uses CSR for a hidden matrix.
         csr_max_density: Density above which the all-CSR plans are not built.
 
     Returns:
         The plans by name, in :data:`PLAN_NAMES` order.
     """
-    weights, input_units = network.weights, _input_units(network)
+    weights, input_units = network.weights, network.input_units()
     sparse = max(hidden_densities(network), default=0.0) <= csr_max_density
     plans = {"compact_dense": compact_dense_plan(network),
              "compact_hybrid": transposed_plan(network, hybrid_max_density, "compact_hybrid")}
@@ -350,18 +223,15 @@ def build_plans(masked_weights: Sequence[torch.Tensor], network: compact.Compact
                 hybrid_max_density: float = HYBRID_MAX_DENSITY,
                 csr_max_density: float = CSR_MAX_DENSITY,
                 num_threads: int | None = None) -> dict[str, Plan]:
-    """Builds every plan that applies to one pruned network.
-
-    The baseline ``masked_dense``, ``masked_ort`` (onnxruntime on the same matrices) with
-    ``num_threads``, and the plans of :func:`compact_plans`.
+    """Builds every plan of one pruned network: the masked ones and :func:`compact_plans`.
 
     Args:
         masked_weights: The full-size masked (out, in) matrices, first layer first.
-        network: The compact network made from them (e.g. loaded with
-            :func:`compact.load_compact`).
+        network: The compact network made from them.
         hybrid_max_density: Density up to which the hybrid plan uses CSR for a hidden matrix.
         csr_max_density: Density above which the all-CSR plans are not built.
-        num_threads: Threads of the other engines' plans; None builds PyTorch plans only.
+        num_threads: Threads of the other engines' plans (``masked_ort`` among them); None
+            builds PyTorch plans only.
 
     Returns:
         The plans by name, baseline first, in :data:`PLAN_NAMES` order.
@@ -385,17 +255,19 @@ def build_plans(masked_weights: Sequence[torch.Tensor], network: compact.Compact
     return {name: plans[name] for name in PLAN_NAMES if name in plans}
 
 
-def verify_plans(plans: Mapping[str, Plan], images: torch.Tensor,
-                 tolerance: float = metrics.LOGIT_TOLERANCE) -> dict[str, float]:
-    """Checks that every plan reproduces the baseline's logits on some images.
+def max_logit_difference(reference: torch.Tensor, candidate: torch.Tensor) -> float:
+    """Returns max |candidate - reference| over the largest |reference| logit (at least 1)."""
+    scale = max(float(reference.abs().max()), 1.0)
+    return float((candidate - reference).abs().max()) / scale
 
-    Args:
-        plans: Plans by name, :data:`BASELINE` among them.
-        images: Flattened images, shape (batch, original input size).
-        tolerance: Largest allowed difference, relative to the largest baseline logit.
+
+@torch.no_grad()
+def verify_plans(plans: Mapping[str, Plan], images: torch.Tensor,
+                 tolerance: float = LOGIT_TOLERANCE) -> dict[str, float]:
+    """Checks that every plan reproduces the baseline's logits on ``images``.
 
     Returns:
-        Per plan, its largest logit difference from the baseline (relative).
+        Per plan, its :func:`max_logit_difference` from the baseline.
 
     Raises:
         ValueError: If the baseline plan is missing.
@@ -404,7 +276,7 @@ def verify_plans(plans: Mapping[str, Plan], images: torch.Tensor,
     if BASELINE not in plans:
         raise ValueError(f"no {BASELINE!r} plan to compare with; got {sorted(plans)}")
     reference = plans[BASELINE](images)
-    differences = {name: metrics.max_logit_difference(reference, plan(images))
+    differences = {name: max_logit_difference(reference, plan(images))
                    for name, plan in plans.items()}
     wrong = {name: difference for name, difference in differences.items()
              if difference > tolerance}

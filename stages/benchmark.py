@@ -13,9 +13,9 @@ import torch
 import tqdm
 
 from prunekit import (
+    artifacts,
     benchmarking,
     cli,
-    compact,
     errors,
     files,
     layout,
@@ -24,6 +24,7 @@ from prunekit import (
     provenance,
     pruning,
     sparse_inference,
+    timing,
 )
 
 logger = logging.getLogger("benchmark")
@@ -34,7 +35,7 @@ CHECK_BATCH = 64  # Images on which every plan is checked against the masked net
 
 def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib.Path],
             hidden_sizes: Sequence[int], batch_sizes: Sequence[int],
-            policy: benchmarking.TimingPolicy, num_threads: int) -> list[dict[str, Any]]:
+            policy: timing.TimingPolicy, num_threads: int) -> list[dict[str, Any]]:
     """Checks and times every plan of every pruned network.
 
     Args:
@@ -49,13 +50,13 @@ def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib
         The rows of :func:`benchmarking.benchmark_network`, network by network.
 
     Raises:
-        compact.ArtifactError: If a compact artifact is missing or not the expected one.
+        artifacts.ArtifactError: If a compact artifact is missing or not the expected one.
         model.CheckpointError: If the dense checkpoint is missing or of other sizes.
         sparse_inference.PlanMismatchError: If a plan's logits differ from the masked
             network's beyond rounding.
     """
     sizes = model.layer_sizes(hidden_sizes)
-    compact.check_artifacts(paths, sizes)  # Before any timing.
+    artifacts.check_artifacts(paths, sizes)  # Before any timing.
     dense_weights = model.load_weights(dense_model, hidden_sizes)
     torch.set_num_threads(num_threads)
     check_images = benchmarking.random_images(CHECK_BATCH, sizes[0], SEED + 1)
@@ -63,7 +64,7 @@ def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib
     with torch.inference_mode():
         for method, percent in tqdm.tqdm(paths, desc="benchmark", unit="network",
                                           disable=not sys.stderr.isatty()):
-            network = compact.load_compact(paths[method, percent], sizes, method, percent)
+            network = artifacts.load_compact(paths[method, percent], sizes, method, percent)
             masked = pruning.prune(dense_weights, method, percent)
             plans = sparse_inference.build_plans(masked, network, num_threads=num_threads)
             sparse_inference.verify_plans(plans, check_images)
@@ -85,7 +86,7 @@ def main() -> None:
     Raises:
         params.ParamsError: If params.yaml is invalid.
         errors.InputError: If the recipe is not in params.yaml.
-        compact.ArtifactError: If a compact artifact is missing or not the expected one.
+        artifacts.ArtifactError: If a compact artifact is missing or not the expected one.
         model.CheckpointError: If the dense model is missing or of another architecture.
         sparse_inference.PlanMismatchError: If a plan's logits differ from the masked
             network's beyond rounding.
@@ -94,7 +95,7 @@ def main() -> None:
     settings = params.load_params(["benchmark", "train", "prune"])
     config, train = settings["benchmark"], settings["train"]
     recipe, _ = cli.network_arguments(list(train.recipes))
-    policy = benchmarking.TimingPolicy(rounds=config.rounds, block_seconds=config.block_seconds)
+    policy = timing.TimingPolicy(rounds=config.rounds, block_seconds=config.block_seconds)
     timed = [percent for percent in config.k_list if percent in settings["prune"].k_list]
     if not timed:
         raise errors.InputError(f"benchmark.k_list: got {list(config.k_list)}; allowed: values "

@@ -34,7 +34,7 @@ def main() -> None:
         "recipes.png": plotting.seeds_sparsity_accuracy_figure(curves, dataset),
         "training.png": plotting.recipe_training_figure(history, dataset),
         "speedup.png": plotting.speedup_figure(
-            benchmark[benchmark["recipe"] == reference].to_dict("records"),
+            benchmark[benchmark["recipe"] == reference],
             f"Inference speed-up of the {reference} recipe's pruned networks over the dense one"),
     }
     layer_recipe = settings["prune"].layer_sensitivity

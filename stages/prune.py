@@ -2,7 +2,19 @@
 
 import logging
 
-from prunekit import cli, compact, data, files, layout, metrics, model, params, provenance, pruning
+from prunekit import (
+    artifacts,
+    cli,
+    compact,
+    data,
+    files,
+    layout,
+    model,
+    params,
+    provenance,
+    pruning,
+    sparse_inference,
+)
 
 logger = logging.getLogger("prune")
 
@@ -19,7 +31,8 @@ def main() -> None:
         model.CheckpointError: If the dense model is missing or of another architecture.
         data.DatasetError: If a test file in data/idx/ is missing, corrupt or of another
             dataset.
-        metrics.EquivalenceError: If a compact network does not reproduce its masked one.
+        sparse_inference.PlanMismatchError: If a compact network does not reproduce its masked
+            one.
     """
     settings = params.load_params(["download", "train", "prune"])
     train, config = settings["train"], settings["prune"]
@@ -38,10 +51,13 @@ def main() -> None:
                 label = pruning.percent_label(percent)
                 masked = pruning.prune(dense_weights, method, percent)
                 network = compact.compact(masked)
-                largest_difference = max(largest_difference,
-                                         metrics.check_equivalence(masked, network, images))
+                plans = (sparse_inference.masked_dense_plan(masked),
+                         sparse_inference.compact_dense_plan(network))
+                differences = sparse_inference.verify_plans(
+                    {plan.name: plan for plan in plans}, images)
+                largest_difference = max(largest_difference, *differences.values())
                 path = staging / layout.pruned_model(recipe, method, label).name
-                encodings = compact.save_compact(path, network, method, percent)
+                encodings = artifacts.save_compact(path, network, method, percent)
                 file_bytes = path.stat().st_size
                 rows.append({
                     "recipe": recipe, "method": method, "k": percent,

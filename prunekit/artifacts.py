@@ -1,0 +1,170 @@
+"""Compact networks on disk, each matrix in its smallest encoding, checked when read back.
+
+An encoding is ``dense``; ``csr`` (row pointers and column indices in the narrowest integer
+type that holds them); or ``bitmask`` (one bit per position plus the non-zero values), which
+wins at moderate sparsity. ``torch.load(weights_only=True)`` reads the files.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from prunekit import compact, errors, files
+
+FORMAT = "prunekit.compact/1"
+_FIX = "run the prune stage again (dvc repro prune)"
+
+
+class ArtifactError(errors.InputError):
+    """Raised when a compact artifact is missing, unreadable or inconsistent."""
+
+
+def _narrowest_index_dtype(upper_bound: int) -> torch.dtype:
+    """Returns the smallest signed integer dtype that holds every value below ``upper_bound``."""
+    for dtype in (torch.int8, torch.int16, torch.int32):
+        if upper_bound <= torch.iinfo(dtype).max + 1:
+            return dtype
+    return torch.int64
+
+
+def encode_matrix(weight: torch.Tensor) -> dict[str, torch.Tensor | str]:
+    """Encodes a float32 matrix as whichever of dense, CSR or bitmask takes the fewest bytes.
+
+    Returns:
+        ``encoding`` (``dense``, ``csr`` or ``bitmask``), ``shape`` (int64 ``[rows,
+        columns]``) and that encoding's tensors: ``values``, plus ``bits`` or
+        ``crow_indices`` and ``col_indices``.
+    """
+    rows, columns = weight.shape
+    row_pointers, column_indices, values = compact.csr_arrays(weight)
+    nnz = values.numel()
+    column_dtype = _narrowest_index_dtype(columns)
+    pointer_dtype = _narrowest_index_dtype(nnz + 1)
+    sizes = {
+        "dense": weight.numel() * 4,
+        "csr": nnz * (4 + column_dtype.itemsize) + (rows + 1) * pointer_dtype.itemsize,
+        "bitmask": nnz * 4 + -(-weight.numel() // 8),
+    }
+    encoding = min(sizes, key=sizes.get)
+    shape = torch.tensor([rows, columns], dtype=torch.int64)
+    if encoding == "dense":
+        return {"encoding": "dense", "shape": shape, "values": weight.contiguous()}
+    if encoding == "bitmask":
+        bits = np.packbits((weight != 0).flatten().numpy())
+        return {"encoding": "bitmask", "shape": shape, "values": values,
+                "bits": torch.from_numpy(bits)}
+    return {"encoding": "csr", "shape": shape, "values": values,
+            "crow_indices": row_pointers.to(pointer_dtype),
+            "col_indices": column_indices.to(column_dtype)}
+
+
+def decode_matrix(encoded: dict) -> torch.Tensor:
+    """Rebuilds the dense float32 matrix from :func:`encode_matrix`'s output.
+
+    Raises:
+        ArtifactError: If the encoding is unknown or its tensors disagree with its shape.
+    """
+    try:
+        rows, columns = (int(size) for size in encoded["shape"])
+        values = encoded["values"].to(torch.float32)
+        if encoded["encoding"] == "dense":
+            return values.reshape(rows, columns)
+        if encoded["encoding"] == "bitmask":
+            bits = np.unpackbits(encoded["bits"].numpy(), count=rows * columns)
+            mask = torch.from_numpy(bits.astype(bool)).reshape(rows, columns)
+            matrix = torch.zeros(rows, columns)
+            matrix[mask] = values
+            return matrix
+        if encoded["encoding"] == "csr":
+            row_lengths = encoded["crow_indices"].to(torch.int64).diff()
+            row_of_value = torch.repeat_interleave(torch.arange(rows), row_lengths)
+            matrix = torch.zeros(rows, columns)
+            matrix[row_of_value, encoded["col_indices"].to(torch.int64)] = values
+            return matrix
+    except (KeyError, RuntimeError, ValueError, TypeError) as error:
+        raise ArtifactError(f"corrupt {encoded.get('encoding')!r} matrix: {error}") from None
+    raise ArtifactError(f"unknown matrix encoding {encoded.get('encoding')!r}")
+
+
+def save_compact(path: str | pathlib.Path, network: compact.CompactNetwork, method: str,
+                 percent: float) -> dict[str, int]:
+    """Saves a compact network made by ``method`` at ``percent``.
+
+    Returns:
+        How many matrices use each encoding.
+    """
+    encoded = [encode_matrix(weight) for weight in network.weights]
+    index_dtype = _narrowest_index_dtype(max(network.layer_sizes))
+    files.save_torch(path, {
+        "format": FORMAT,
+        "method": method,
+        "percent": percent,
+        "layer_sizes": list(network.layer_sizes),
+        "kept_units": [units.to(index_dtype) for units in network.kept_units],
+        "matrices": encoded,
+    })
+    counts: dict[str, int] = {}
+    for matrix in encoded:
+        counts[matrix["encoding"]] = counts.get(matrix["encoding"], 0) + 1
+    return counts
+
+
+def read_artifact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: str,
+                  percent: float) -> dict:
+    """Reads an artifact without decoding it and checks it is the expected one.
+
+    Raises:
+        ArtifactError: If the file is missing, unreadable, of another format, or made from
+            another architecture, method or percentage.
+    """
+    saved = files.load_checkpoint(path, ArtifactError, _FIX)
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise ArtifactError(f"{path} is not a {FORMAT} artifact; {_FIX}")
+    sizes = list(saved.get("layer_sizes", []))
+    made_with = (saved.get("method"), saved.get("percent"))
+    if sizes != list(layer_sizes):
+        raise ArtifactError(f"{path} was pruned from layer sizes {sizes}, expected "
+                            f"{list(layer_sizes)}; {_FIX}")
+    if made_with != (method, percent):
+        raise ArtifactError(f"{path} holds {made_with[0]} pruning at k={made_with[1]}, expected "
+                            f"{method} at k={percent}; {_FIX}")
+    if len(saved.get("matrices", ())) != len(sizes) - 1 or len(
+            saved.get("kept_units", ())) != len(sizes):
+        raise ArtifactError(f"{path} does not hold one matrix per layer; {_FIX}")
+    return saved
+
+
+def check_artifacts(paths: Mapping[tuple[str, float], pathlib.Path],
+                    layer_sizes: Sequence[int]) -> None:
+    """Checks, before any work, every artifact (by ``(method, percent)``) a stage will need.
+
+    Raises:
+        ArtifactError: For the first artifact that is missing or not the expected one.
+    """
+    for (method, percent), path in paths.items():
+        read_artifact(path, layer_sizes, method, percent)
+
+
+def load_compact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: str,
+                 percent: float) -> compact.CompactNetwork:
+    """Loads a network saved by :func:`save_compact` and checks it is the expected one.
+
+    Raises:
+        ArtifactError: If the file is missing, unreadable, inconsistent, or another network's.
+    """
+    saved = read_artifact(path, layer_sizes, method, percent)
+    try:
+        weights = tuple(decode_matrix(matrix) for matrix in saved["matrices"])
+    except ArtifactError as error:
+        raise ArtifactError(f"{path}: {error}; {_FIX}") from None
+    kept = tuple(units.to(torch.int64) for units in saved["kept_units"])
+    shapes_match = all(weight.shape == (kept[index + 1].numel(), kept[index].numel())
+                       for index, weight in enumerate(weights))
+    if not shapes_match:
+        raise ArtifactError(f"{path}: matrix shapes disagree with the kept neurons; {_FIX}")
+    return compact.CompactNetwork(layer_sizes=tuple(layer_sizes), kept_units=kept,
+                                  weights=weights)
