@@ -1,4 +1,4 @@
-"""Statistics over seeds of the sweep tables: spread per k and the headline accuracies."""
+"""Tables over seeds and recipes: accuracy spread per k, headline accuracies and speed-ups."""
 
 from __future__ import annotations
 
@@ -10,18 +10,20 @@ HEADLINE = (("dense", "weight", 0), ("weight_k90", "weight", 90), ("weight_k95",
             ("unit_k50", "unit", 50), ("unit_k70", "unit", 70))
 
 
+def _magnitude_all(aggregated: pd.DataFrame) -> pd.DataFrame:
+    return aggregated[(aggregated["control"] == "magnitude") & (aggregated["scope"] == "all")]
+
+
+def _fastest(rows: pd.DataFrame) -> pd.DataFrame:
+    # ``is_fastest`` is a bool, or its text in a table read back from CSV.
+    return rows[rows["is_fastest"].astype(str).str.lower() == "true"]
+
+
 def aggregate_seeds(results: pd.DataFrame) -> pd.DataFrame:
-    """Summarises accuracy over seeds (and random draws) per recipe, method, control, scope and k.
+    """Summarises the sweep rows of several networks (``recipe``, ``seed`` added) per group.
 
-    Args:
-        results: Sweep rows (:data:`prunekit.sweep.COLUMNS`) of several networks, with a
-            ``recipe`` and a ``seed`` column added.
-
-    Returns:
-        One row per group of :data:`GROUP_KEYS`, in first-seen order, with ``accuracy_mean``,
-        ``accuracy_std`` (sample standard deviation; 0 for a single run), ``accuracy_min``,
-        ``accuracy_max``, ``sparsity`` and ``dead_units`` (means), ``seeds`` (distinct seeds)
-        and ``runs`` (rows: seeds times draws). Fractions stay fractions.
+    One row per group of :data:`GROUP_KEYS`, in first-seen order; ``accuracy_std`` is the sample
+    standard deviation (0 for a single run) and ``runs`` counts seeds times random draws.
 
     Raises:
         ValueError: If a column the summary needs is missing.
@@ -40,17 +42,8 @@ def aggregate_seeds(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline(aggregated: pd.DataFrame) -> pd.DataFrame:
-    """Picks the mean accuracies people compare: dense, weight k90 and k95, unit k50 and k70.
-
-    Args:
-        aggregated: The output of :func:`aggregate_seeds`.
-
-    Returns:
-        One row per recipe (index ``recipe``, first-seen order) and one column per
-        :data:`HEADLINE` name; NaN where that k was not measured.
-    """
-    magnitude = aggregated[(aggregated["control"] == "magnitude")
-                           & (aggregated["scope"] == "all")]
+    """Picks the :data:`HEADLINE` mean accuracies, a row per recipe (NaN where not measured)."""
+    magnitude = _magnitude_all(aggregated)
     recipes = pd.Index(aggregated["recipe"].unique(), name="recipe")
     columns = {}
     for name, method, percent in HEADLINE:
@@ -68,16 +61,7 @@ def percent_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def accuracy_curves(aggregated: pd.DataFrame, method: str) -> pd.DataFrame:
-    """Selects one method's curves over the whole network, magnitude and random, every recipe.
-
-    Args:
-        aggregated: The output of :func:`aggregate_seeds`.
-        method: ``weight`` or ``unit``.
-
-    Returns:
-        The rows of ``method`` with ``scope`` ``all``, a ``series`` column (the recipe, or
-        ``<recipe>: random control``) first and percent columns added.
-    """
+    """Selects one method's whole-network curves, magnitude and random control, every recipe."""
     rows = aggregated[(aggregated["method"] == method) & (aggregated["scope"] == "all")]
     series = rows["recipe"].where(rows["control"] == "magnitude",
                                   rows["recipe"] + ": " + rows["control"] + " control")
@@ -85,17 +69,7 @@ def accuracy_curves(aggregated: pd.DataFrame, method: str) -> pd.DataFrame:
 
 
 def layer_curves(aggregated: pd.DataFrame, method: str, recipe: str) -> pd.DataFrame:
-    """Selects one method's magnitude pruning of single matrices and of all, for one recipe.
-
-    Args:
-        aggregated: The output of :func:`aggregate_seeds`.
-        method: ``weight`` or ``unit``.
-        recipe: The recipe whose networks are shown.
-
-    Returns:
-        The rows with a ``series`` column (``only W1 pruned`` ... or ``all prunable
-        matrices``) first and percent columns added.
-    """
+    """Selects one recipe's magnitude curves for one method: each matrix pruned alone, and all."""
     rows = aggregated[(aggregated["method"] == method) & (aggregated["recipe"] == recipe)
                       & (aggregated["control"] == "magnitude")]
     series = ("only " + rows["scope"] + " pruned").where(rows["scope"] != "all",
@@ -104,16 +78,7 @@ def layer_curves(aggregated: pd.DataFrame, method: str, recipe: str) -> pd.DataF
 
 
 def training_curves(history: pd.DataFrame) -> pd.DataFrame:
-    """Summarises training histories over seeds: per recipe and epoch, mean, min and max.
-
-    Args:
-        history: Rows of :func:`prunekit.training.history_table` of several networks, with
-            ``recipe`` and ``seed`` columns added.
-
-    Returns:
-        One row per recipe and epoch with ``series`` (the recipe), ``train_loss`` and
-        ``test_accuracy`` means, minima and maxima, and ``test_accuracy_percent`` (the mean).
-    """
+    """Summarises training histories of several networks (``recipe``, ``seed`` added) per epoch."""
     table = history.groupby(["recipe", "epoch"], sort=False).agg(
         train_loss_mean=("train_loss", "mean"), train_loss_min=("train_loss", "min"),
         train_loss_max=("train_loss", "max"), test_accuracy_mean=("test_accuracy", "mean"),
@@ -124,20 +89,12 @@ def training_curves(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def fastest_speedups(rows: pd.DataFrame, reference: str) -> dict[str, pd.DataFrame]:
-    """Lays out each case's fastest plan, and the reference recipe's ideal, per batch size.
+    """Lays out per ``batch<N>`` each case's fastest speed-up, and ``reference``'s ideal one.
 
-    Args:
-        rows: Benchmark rows (:data:`prunekit.benchmarking.ROW_KEYS`) of several recipes, with
-            a ``recipe`` column added.
-        reference: The recipe whose ideal speed-up (dense over non-zero multiply-adds) is
-            drawn too.
-
-    Returns:
-        Per name ``batch<N>``, rows sorted by series and sparsity with ``series`` (e.g.
-        ``adam: weight`` or ``weight: ideal``), ``recipe``, ``method``, ``k``,
-        ``sparsity_percent``, ``speedup`` and ``plan``.
+    ``rows`` are benchmark rows (:data:`prunekit.benchmarking.ROW_KEYS`) with ``recipe`` added;
+    the ideal speed-up is dense over non-zero multiply-adds.
     """
-    fastest = rows[rows["is_fastest"].astype(str).str.lower() == "true"]
+    fastest = _fastest(rows)
     columns = ["series", "recipe", "method", "k", "sparsity_percent", "speedup", "plan",
                "batch_size"]
     measured = fastest.assign(series=fastest["recipe"] + ": " + fastest["method"],
@@ -152,18 +109,12 @@ def fastest_speedups(rows: pd.DataFrame, reference: str) -> dict[str, pd.DataFra
 
 
 def headline_speedups(rows: pd.DataFrame, batch_size: int) -> dict[str, dict[str, float]]:
-    """Picks each recipe's fastest speed-up at the headline pruned cases and one batch size.
+    """Picks each recipe's fastest speed-ups over masked dense at the pruned :data:`HEADLINE` k.
 
-    Args:
-        rows: Benchmark rows of several recipes, with a ``recipe`` column.
-        batch_size: The batch size to report.
-
-    Returns:
-        Per recipe, per headline name (``weight_k90`` ...; cases not measured left out), the
-        fastest plan's speed-up over the masked dense network, to 2 decimals.
+    Rounded to 2 decimals; a case not measured at ``batch_size`` is left out.
     """
-    fastest = rows[(rows["is_fastest"].astype(str).str.lower() == "true")
-                   & (rows["batch_size"] == batch_size)]
+    fastest = _fastest(rows)
+    fastest = fastest[fastest["batch_size"] == batch_size]
     speedups: dict[str, dict[str, float]] = {}
     for recipe in rows["recipe"].unique():
         speedups[recipe] = {}
@@ -177,18 +128,11 @@ def headline_speedups(rows: pd.DataFrame, batch_size: int) -> dict[str, dict[str
 
 def recipe_table(aggregated: pd.DataFrame, speedups: dict[str, dict[str, float]]
                  ) -> pd.DataFrame:
-    """Lays out, per recipe, the headline accuracies (mean, std, min, max) and speed-ups.
+    """Lays out per recipe the headline accuracies and the speed-ups of :func:`headline_speedups`.
 
-    Args:
-        aggregated: The output of :func:`aggregate_seeds`.
-        speedups: Per recipe and headline name, a speed-up (:func:`headline_speedups`).
-
-    Returns:
-        One row per recipe: ``<name>_mean``, ``_std``, ``_min``, ``_max`` (percent) for each
-        :data:`HEADLINE` name and ``<name>_speedup`` for each pruned one measured.
+    Accuracies are percent to 2 decimals, as ``<name>_mean``, ``_std``, ``_min`` and ``_max``.
     """
-    magnitude = aggregated[(aggregated["control"] == "magnitude")
-                           & (aggregated["scope"] == "all")]
+    magnitude = _magnitude_all(aggregated)
     rows = []
     for recipe in aggregated["recipe"].unique():
         row: dict = {"recipe": recipe}

@@ -2,7 +2,4 @@
 
 
 class InputError(ValueError):
-    """A parameter, data file, model file or table that is missing, malformed or mismatched.
-
-    The message names the problem and the fix; stages print it without a traceback.
-    """
+    """A parameter or file is missing, malformed or mismatched; the message names the fix."""

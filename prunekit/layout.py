@@ -39,28 +39,13 @@ def pruned_dir(recipe: str) -> pathlib.Path:
 
 
 def pruned_model(recipe: str, method: str, label: str) -> pathlib.Path:
-    """Returns the compact artifact of one (method, k), e.g. models/adam/pruned/unit_k90.pt.
-
-    Args:
-        recipe: The training recipe's name.
-        method: The pruning method, e.g. ``unit``.
-        label: The k label from :func:`pruning.percent_label`, e.g. ``k90``.
-    """
+    """Returns a compact artifact, e.g. models/adam/pruned/unit_k90.pt for ``unit``, ``k90``."""
     return pruned_dir(recipe) / f"{method}_{label}.pt"
 
 
 def pruned_models(recipe: str, methods: Sequence[str], k_list: Sequence[float]
                   ) -> dict[tuple[str, float], pathlib.Path]:
-    """Returns the artifact path of every (method, k), methods first, in the given order.
-
-    Args:
-        recipe: The training recipe's name.
-        methods: The pruning methods, e.g. ``("weight", "unit")``.
-        k_list: The pruning percentages, from 0 to 100.
-
-    Returns:
-        Per ``(method, percent)``, the path from :func:`pruned_model`.
-    """
+    """Returns :func:`pruned_model` per (method, percent), methods first, in the given order."""
     return {(method, percent): pruned_model(recipe, method, pruning.percent_label(percent))
             for method in methods for percent in k_list}
 

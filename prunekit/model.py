@@ -15,34 +15,21 @@ NUM_CLASSES = 10
 
 
 class CheckpointError(errors.InputError):
-    """Raised when a model file is missing, unreadable or of another architecture."""
+    """A model file is missing, unreadable or of another architecture."""
 
 
 def layer_sizes(hidden_sizes: Sequence[int]) -> list[int]:
-    """Lists the widths of every layer, input and logits included.
-
-    Args:
-        hidden_sizes: Width of each hidden layer.
-
-    Returns:
-        ``[784, *hidden_sizes, 10]``.
-    """
+    """Returns every layer's width, input and logits included: ``[784, *hidden_sizes, 10]``."""
     return [INPUT_SIZE, *hidden_sizes, NUM_CLASSES]
 
 
 class MLP(nn.Module):
     """A ReLU MLP without biases: ``logits = W_L relu(... relu(W_1 x))``.
 
-    The state dict holds exactly one ``(out, in)`` weight matrix per layer, in layer order,
-    under the keys ``layers.<i>.weight``.
+    Its state dict holds one ``(out, in)`` matrix per layer, under ``layers.<i>.weight``.
     """
 
     def __init__(self, hidden_sizes: Sequence[int]):
-        """Builds the layers.
-
-        Args:
-            hidden_sizes: Width of each hidden layer, e.g. ``[1000, 1000, 500, 200]``.
-        """
         super().__init__()
         sizes = layer_sizes(hidden_sizes)
         self.layers = nn.ModuleList(
@@ -50,38 +37,19 @@ class MLP(nn.Module):
             for in_size, out_size in zip(sizes[:-1], sizes[1:], strict=True))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Computes the logits of a batch of images.
-
-        Args:
-            images: Flattened images, shape (batch, 784).
-
-        Returns:
-            The logits, shape (batch, 10).
-        """
+        """Returns the logits (batch, 10) of flattened images (batch, 784)."""
         activations = images
         for layer in self.layers[:-1]:
             activations = torch.relu(layer(activations))
         return self.layers[-1](activations)
 
     def weights(self) -> list[torch.Tensor]:
-        """Lists the weight matrices, first layer first.
-
-        Returns:
-            The layers' own (out, in) weight parameters, not copies.
-        """
+        """Returns the layers' own (out, in) weight parameters, not copies, first layer first."""
         return [layer.weight for layer in self.layers]
 
 
 def forward_weights(weights: Sequence[torch.Tensor], images: torch.Tensor) -> torch.Tensor:
-    """Runs the MLP given as a list of ``(out, in)`` weight matrices (dense or masked).
-
-    Args:
-        weights: The weight matrices, first layer first.
-        images: Flattened images, shape (batch, in_features of the first matrix).
-
-    Returns:
-        The logits, shape (batch, out_features of the last matrix).
-    """
+    """Returns the logits of images (batch, in) through the MLP of these (out, in) matrices."""
     activations = images
     for weight in weights[:-1]:
         activations = torch.relu_(activations @ weight.T)  # (batch, out); in place: no copy.
@@ -89,40 +57,20 @@ def forward_weights(weights: Sequence[torch.Tensor], images: torch.Tensor) -> to
 
 
 def weight_key(layer_index: int) -> str:
-    """Returns the state-dict key of a layer's weight matrix.
-
-    Args:
-        layer_index: The layer's position, from 0.
-
-    Returns:
-        ``layers.<layer_index>.weight``.
-    """
+    """Returns the state-dict key of a layer's weight matrix (layers counted from 0)."""
     return f"layers.{layer_index}.weight"
 
 
 def state_dict_from_weights(weights: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Builds an :class:`MLP` state dict from weight matrices.
-
-    Args:
-        weights: The (out, in) matrices, first layer first.
-
-    Returns:
-        The matrices, detached and contiguous, under the keys of :func:`weight_key`.
-    """
+    """Returns an :class:`MLP` state dict of the matrices, detached and contiguous."""
     return {weight_key(index): weight.detach().contiguous() for index, weight in enumerate(weights)}
 
 
 def load_weights(path: str | pathlib.Path, hidden_sizes: Sequence[int] | None = None
                  ) -> list[torch.Tensor]:
-    """Loads and checks the weight matrices of a dense checkpoint.
+    """Loads a dense checkpoint's weight matrices, float32 on the CPU, first layer first.
 
-    Args:
-        path: A state dict saved from :class:`MLP`.
-        hidden_sizes: The architecture the caller expects (``train.hidden_sizes``), or None to
-            accept any well-formed chain of matrices.
-
-    Returns:
-        The weight matrices, first layer first, float32 on the CPU.
+    With ``hidden_sizes`` None, any well-formed chain from 784 inputs to 10 logits is accepted.
 
     Raises:
         CheckpointError: If the file is missing, unreadable, or not an MLP of the expected sizes.

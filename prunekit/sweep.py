@@ -1,20 +1,7 @@
 """Accuracy of many pruned variants of one network on a test set, computed in memory.
 
-A sweep prunes one dense network every way the analysis needs, at every k, and evaluates each
-masked network on the whole test set without writing anything:
-
-* ``magnitude`` pruning of every prunable matrix (the pipeline's method);
-* the ``random`` control, the same number of weights or rows per matrix chosen at random, in
-  a few seeded draws;
-* single-layer pruning (scope ``W1`` ... ``W4``): one matrix pruned by magnitude, the others
-  intact.
-
-Each masked network runs the plain masked forward pass, so the accuracies are exactly those
-of an independent evaluation. Magnitude ranks are computed once per matrix and method, and a
-single-layer variant reuses that matrix's mask and starts from the dense network's activations
-entering it, so only the layers from the pruned one onwards are recomputed. Each variant also
-counts the hidden neurons the pruning left dead (no live input, or no live reader), as
-compaction (:mod:`prunekit.compact`) would remove them.
+The variants: magnitude pruning of every prunable matrix, its seeded ``random`` control, and
+each prunable matrix pruned alone (scope ``W1`` ...). docs/pipeline.md describes the method.
 """
 
 from __future__ import annotations
@@ -41,16 +28,7 @@ def scope_name(layer: int) -> str:
 
 
 def layer_inputs(weights: Sequence[torch.Tensor], images: torch.Tensor) -> list[torch.Tensor]:
-    """Computes what enters each matrix of the dense network.
-
-    Args:
-        weights: The dense (out, in) matrices, first layer first.
-        images: Flattened images, shape (samples, 784).
-
-    Returns:
-        One tensor per matrix: the images for the first, then the ReLU activations
-        (samples, in) of the layer before.
-    """
+    """Returns what enters each dense matrix: the images, then each hidden layer's output."""
     inputs = [images]
     with torch.no_grad():
         for weight in weights[:-1]:
@@ -62,21 +40,11 @@ def layer_inputs(weights: Sequence[torch.Tensor], images: torch.Tensor) -> list[
 def evaluate_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor],
                    inputs: Sequence[torch.Tensor], labels: torch.Tensor, first: int = 0
                    ) -> dict[str, float]:
-    """Measures one masked network whose matrices before ``first`` are unpruned.
+    """Measures a masked network, its pass starting at matrix ``first`` from ``inputs[first]``.
 
-    The logits are those of the plain masked forward pass (the dense matrices with zeros), so
-    an independent re-pruning and evaluation agrees to the last digit.
-
-    Args:
-        weights: The dense (out, in) matrices, first layer first.
-        masks: One bool keep mask per matrix; those before ``first`` must keep everything.
-        inputs: :func:`layer_inputs` of the dense network on the test images.
-        labels: The test labels, shape (samples,).
-        first: Index of the first matrix the masks prune; the pass starts there.
-
-    Returns:
-        ``sparsity`` (zero weights over all weights, fraction), ``accuracy`` (fraction) and
-        ``dead_units`` (hidden neurons that compaction removes).
+    Masks before ``first`` must keep everything, so the logits are bit for bit those of the
+    whole masked forward pass. Returns ``sparsity`` and ``accuracy`` (fractions) and
+    ``dead_units`` (hidden neurons compaction removes: no live input or no live reader).
     """
     masked = pruning.apply_masks(weights, masks)
     zeros, total = pruning.count_zero_weights(masked)
@@ -98,23 +66,13 @@ def sweep(weights: Sequence[torch.Tensor], images: torch.Tensor, labels: torch.T
           ) -> pd.DataFrame:
     """Evaluates magnitude, random-control and single-layer pruning at every k.
 
-    Random draw ``d`` uses :func:`random_generator` ``(random_seed, d)`` afresh at every k,
-    so its masks are nested across k. k = 0 is the dense network, measured once.
-
-    Args:
-        weights: The dense (out, in) matrices, first layer first.
-        images: Test images, shape (samples, 784).
-        labels: Test labels, shape (samples,).
-        percents: The k values, percent of each prunable matrix to prune.
-        methods: Pruning methods, ``weight`` and/or ``unit``.
-        random_draws: Random-control draws per method and k; 0 skips the control.
-        random_seed: Seed of the random control, e.g. the network's training seed.
-        single_layers: Whether to prune each prunable matrix alone too.
+    ``percents`` are the k values (percent of each prunable matrix); k = 0 is the dense network,
+    measured once. Random draw ``d`` (``random_draws`` 0 skips the control) uses
+    :func:`random_generator` ``(random_seed, d)`` afresh at every k, so its masks nest across k.
 
     Returns:
-        One row per (method, control, scope, draw, k) with the columns of :data:`COLUMNS`:
-        ``scope`` is ``all`` or the one matrix pruned (``W1`` ...), ``draw`` is 0 for magnitude
-        pruning, ``sparsity`` and ``accuracy`` are fractions.
+        One row per (method, control, scope, draw, k), columns :data:`COLUMNS`: ``scope`` is
+        ``all`` or the one matrix pruned (``W1`` ...), ``draw`` is 0 for magnitude pruning.
 
     Raises:
         ValueError: If a method is unknown or ``random_draws`` is negative.
@@ -128,19 +86,18 @@ def sweep(weights: Sequence[torch.Tensor], images: torch.Tensor, labels: torch.T
     weights = [weight.detach() for weight in weights]
     prunable = len(weights) - 1
     inputs = layer_inputs(weights, images)
-    dense = evaluate_masks(weights, [torch.ones_like(weight, dtype=torch.bool)
-                                     for weight in weights], inputs, labels)
+    keep_all = [torch.ones_like(weight, dtype=torch.bool) for weight in weights]
+    dense = evaluate_masks(weights, keep_all, inputs, labels)
     logger.info("dense network: accuracy %.4f", dense["accuracy"])
     # (control, pruned layer or None for all, draw)
     variants = [("magnitude", None, 0), *[("random", None, draw) for draw in range(random_draws)],
                 *[("magnitude", layer, 0) for layer in range(prunable if single_layers else 0)]]
-    keep_all = [torch.ones_like(weight, dtype=torch.bool) for weight in weights]
     rows = []
     for method in methods:
         orders = [pruning.pruning_ranks(weight, method) for weight in weights[:-1]]
         for percent in percents:
             magnitude = [*[pruning.keep_mask_from_ranks(weight, order, percent)
-                           for weight, order in zip(weights, orders, strict=False)],
+                           for weight, order in zip(weights[:-1], orders, strict=True)],
                          keep_all[-1]]
             for control, layer, draw in variants:
                 if percent == 0:

@@ -10,10 +10,7 @@ logger = logging.getLogger("evaluate")
 
 
 def evaluation_summary(table: pd.DataFrame) -> dict:
-    """Picks magnitude pruning of every prunable matrix out of a sweep table.
-
-    Args:
-        table: The rows of :func:`sweep.sweep`.
+    """Picks magnitude pruning of every prunable matrix out of :func:`sweep.sweep`'s table.
 
     Returns:
         ``dense`` accuracy, then per method and k label its ``k``, ``accuracy`` and
