@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
+
+from prunekit import pruning
 
 GROUP_KEYS = ["recipe", "method", "control", "scope", "k"]
 # Headline columns: (name, method, k) of magnitude pruning of every prunable matrix.
 HEADLINE = (("dense", "weight", 0), ("weight_k90", "weight", 90), ("weight_k95", "weight", 95),
             ("unit_k50", "unit", 50), ("unit_k70", "unit", 70))
+# The speed-ups metrics/benchmark.json holds: (method, k) at each of these batch sizes.
+BENCHMARK_CASES = (("weight", 90), ("weight", 95), ("weight", 99), ("unit", 90))
+BENCHMARK_BATCHES = (1, 256)
 
 
 def _magnitude_all(aggregated: pd.DataFrame) -> pd.DataFrame:
@@ -15,8 +22,16 @@ def _magnitude_all(aggregated: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fastest(rows: pd.DataFrame) -> pd.DataFrame:
-    # ``is_fastest`` is a bool, or its text in a table read back from CSV.
-    return rows[rows["is_fastest"].astype(str).str.lower() == "true"]
+    return rows[rows["is_fastest"].astype(bool)]
+
+
+def fastest_at(rows: pd.DataFrame, cases: Sequence[tuple[str, float]],
+               batch_sizes: Sequence[int]) -> pd.DataFrame:
+    """Picks the fastest plan's benchmark row of each measured (method, k) case and batch size."""
+    fastest = _fastest(rows)
+    wanted = pd.MultiIndex.from_tuples(cases, names=["method", "k"])
+    in_cases = pd.MultiIndex.from_frame(fastest[["method", "k"]]).isin(wanted)
+    return fastest[in_cases & fastest["batch_size"].isin(batch_sizes)]
 
 
 def aggregate_seeds(results: pd.DataFrame) -> pd.DataFrame:
@@ -113,17 +128,30 @@ def headline_speedups(rows: pd.DataFrame, batch_size: int) -> dict[str, dict[str
 
     Rounded to 2 decimals; a case not measured at ``batch_size`` is left out.
     """
-    fastest = _fastest(rows)
-    fastest = fastest[fastest["batch_size"] == batch_size]
-    speedups: dict[str, dict[str, float]] = {}
-    for recipe in rows["recipe"].unique():
-        speedups[recipe] = {}
-        for name, method, percent in HEADLINE[1:]:
-            chosen = fastest[(fastest["recipe"] == recipe) & (fastest["method"] == method)
-                             & (fastest["k"] == percent)]
-            if len(chosen):
-                speedups[recipe][name] = round(float(chosen["speedup_vs_dense"].iloc[0]), 2)
+    names = {(method, percent): name for name, method, percent in HEADLINE[1:]}
+    chosen = fastest_at(rows, list(names), [batch_size])
+    speedups: dict[str, dict[str, float]] = {recipe: {} for recipe in rows["recipe"].unique()}
+    for row in chosen.itertuples():
+        speedups[row.recipe][names[row.method, row.k]] = round(float(row.speedup_vs_dense), 2)
     return speedups
+
+
+def benchmark_metrics(rows: pd.DataFrame,
+                      cases: Sequence[tuple[str, float]] = BENCHMARK_CASES,
+                      batch_sizes: Sequence[int] = BENCHMARK_BATCHES) -> dict[str, dict]:
+    """Condenses one recipe's benchmark rows into the figures of metrics/benchmark.json.
+
+    Returns:
+        Per ``<method>_<k label>_batch<N>`` measured, sorted, the fastest plan's
+        ``speedup_vs_dense`` and ``speedup_vs_fastest_dense``, to 2 decimals.
+    """
+    metrics = {}
+    for row in fastest_at(rows, cases, batch_sizes).itertuples():
+        key = f"{row.method}_{pruning.percent_label(row.k)}_batch{row.batch_size}"
+        metrics[key] = {"speedup_vs_dense": round(float(row.speedup_vs_dense), 2),
+                        "speedup_vs_fastest_dense": round(float(row.speedup_vs_fastest_dense),
+                                                          2)}
+    return dict(sorted(metrics.items()))
 
 
 def recipe_table(aggregated: pd.DataFrame, speedups: dict[str, dict[str, float]]

@@ -15,15 +15,11 @@ from typing import Any
 
 import torch
 
-from prunekit import compact, files, pruning, sparse_inference, timing
+from prunekit import compact, pruning, sparse_inference, timing
 
 # Warm-up calls run on at most this many images: enough to pay one-time costs (thread pool,
 # first touch of the weights, lazy set-up) without the cost of a full large batch.
 WARMUP_BATCH = 256
-
-# The figures metrics/benchmark.json holds: (method, k) at each headline batch size.
-HEADLINE_CASES = (("weight", 90), ("weight", 95), ("weight", 99), ("unit", 90))
-HEADLINE_BATCHES = (1, 256)
 
 ROW_KEYS = ("method", "k", "sparsity_percent", "batch_size", "plan", "formats", "median_ms",
             "q1_ms", "q3_ms", "iqr_ms", "min_ms", "max_ms", "rounds", "calls_per_block",
@@ -41,20 +37,18 @@ def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
     """Turns one case's timings into table rows, one per plan, with speed-ups.
 
     Args:
-        case: :data:`CASE_KEYS` and ``batch_size`` of the case (see :func:`describe_case`).
+        case: :data:`CASE_KEYS` and ``batch_size`` of the case.
         durations: Per plan, the seconds per call of each round.
-        multiply_adds: Per plan, its ideal multiply-adds per sample.
+        multiply_adds: Per plan, its multiply-adds per sample.
         formats: Per plan, the format (``dense``/``csr``) of each matrix.
         block_calls: Per plan, the timed calls per block (0 where unknown).
         baseline: The plan ``speedup_vs_dense`` is relative to.
-        dense_plans: Plans that run the full-size masked network; the fastest of those timed
-            is the reference of ``speedup_vs_fastest_dense``.
+        dense_plans: Other plans of the full-size masked network; the fastest of these and
+            the baseline is the reference of ``speedup_vs_fastest_dense``.
 
     Returns:
-        Rows with the keys :data:`ROW_KEYS`; ``is_fastest`` marks the plan (dense ones
-        included) with the smallest median, so the fastest plan is never slower than the
-        fastest dense plan. ``gflops`` counts two operations per multiply-add;
-        ``fraction_of_ideal`` is ``speedup_vs_dense`` over ``nonzero_ideal_speedup``.
+        Rows of :data:`ROW_KEYS`; ``is_fastest`` marks the smallest median, dense plans
+        included. ``gflops`` counts two operations per multiply-add.
 
     Raises:
         ValueError: If the baseline was not timed, a plan lacks its multiply-adds or formats,
@@ -100,36 +94,16 @@ def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
 
 
 def ratio(numerator: float, denominator: float) -> float:
-    """Divides two counts for a speed-up column, infinite for a zero denominator.
-
-    A network pruned so far that a whole layer is gone (unit pruning near k = 100) computes
-    constant logits with no multiply-add at all: its ideal speed-up is unbounded.
-
-    Args:
-        numerator: E.g. the baseline's multiply-adds.
-        denominator: E.g. a plan's multiply-adds.
-
-    Returns:
-        ``numerator / denominator`` rounded to 4 decimals, or ``math.inf`` if ``denominator``
-        is zero.
-    """
+    """Divides two counts to 4 decimals; inf for a zero denominator (a network with no MAC)."""
     return round(numerator / denominator, 4) if denominator else math.inf
 
 
 def describe_case(method: str, percent: float, masked_weights: Sequence[torch.Tensor],
                   network: compact.CompactNetwork) -> dict[str, Any]:
-    """Describes one pruned network for its benchmark rows.
+    """Returns :data:`CASE_KEYS` of one pruned network and its compact form.
 
-    Args:
-        method: The pruning method.
-        percent: The pruning percentage ``k``.
-        masked_weights: The full-size masked matrices.
-        network: The compact network made from them.
-
-    Returns:
-        :data:`CASE_KEYS`: ``sparsity_percent`` is the share of zero weights over all
-        matrices in percent; ``nonzero_ideal_speedup`` is the original network's weight count
-        over :func:`sparse_inference.nonzero_multiply_adds`, the best any plan could do.
+    ``nonzero_ideal_speedup`` is the original network's weight count over
+    :func:`sparse_inference.nonzero_multiply_adds`, the best any plan could do.
     """
     dense_multiply_adds = sum(weight.numel() for weight in masked_weights)
     return {"method": method, "k": percent,
@@ -139,15 +113,7 @@ def describe_case(method: str, percent: float, masked_weights: Sequence[torch.Te
 
 
 def random_images(batch_size: int, input_size: int, seed: int) -> torch.Tensor:
-    """Returns reproducible stand-in images, uniform in [0, 1) like the scaled pixels.
-
-    Args:
-        batch_size: Number of images.
-        input_size: Pixels per image.
-        seed: Seed of the generator.
-
-    Returns:
-        A float32 tensor (batch_size, input_size).
+    """Returns seeded stand-in images (batch_size, input_size), uniform in [0, 1) like pixels.
 
     Raises:
         ValueError: If a size is below 1.
@@ -162,22 +128,10 @@ def benchmark_network(plans: Mapping[str, sparse_inference.Plan], case: Mapping[
                       input_size: int, batch_sizes: Sequence[int], policy: timing.TimingPolicy,
                       seed: int = 0, clock: Callable[[], float] = time.perf_counter
                       ) -> list[dict[str, Any]]:
-    """Times every plan of one pruned network at every batch size.
+    """Times every plan of one pruned network at every batch size; rows of :data:`ROW_KEYS`.
 
-    Plans are warmed up on the first :data:`WARMUP_BATCH` images of each batch. Call it
-    inside ``torch.inference_mode()`` to leave autograd out of the timings.
-
-    Args:
-        plans: The plans by name, the baseline among them.
-        case: :data:`CASE_KEYS` of the network (see :func:`describe_case`).
-        input_size: Pixels per image the plans take.
-        batch_sizes: The batch sizes, each one case.
-        policy: How each plan is timed.
-        seed: Seed of the random input images and of the block order.
-        clock: Seconds as a float.
-
-    Returns:
-        Rows with the keys :data:`ROW_KEYS`, batch by batch.
+    Plans warm up on the first :data:`WARMUP_BATCH` images of each batch; ``seed`` seeds the
+    images and the block order. Call it in ``torch.inference_mode()`` to leave autograd out.
     """
     multiply_adds = {name: plan.multiply_adds for name, plan in plans.items()}
     formats = {name: plan.formats for name, plan in plans.items()}
@@ -191,42 +145,3 @@ def benchmark_network(plans: Mapping[str, sparse_inference.Plan], case: Mapping[
         rows.extend(case_rows({**case, "batch_size": batch_size}, durations, multiply_adds,
                               formats, block_calls))
     return rows
-
-
-def _label(row: Mapping[str, Any]) -> tuple[str, str, str]:
-    """Returns the method, ``k`` label and ``batch`` label of a row.
-
-    Args:
-        row: A benchmark row, as built or read back from its CSV file.
-
-    Returns:
-        E.g. ``("weight", "k95", "batch256")``.
-    """
-    return (str(row["method"]), pruning.percent_label(float(row["k"])),
-            f"batch{int(row['batch_size'])}")
-
-
-def summarize_rows(rows: Sequence[Mapping[str, Any]],
-                   headline_cases: Sequence[tuple[str, float]] = HEADLINE_CASES,
-                   headline_batches: Sequence[int] = HEADLINE_BATCHES) -> dict[str, Any]:
-    """Condenses benchmark rows into the few figures of the metrics file.
-
-    Args:
-        rows: Rows from :func:`case_rows`, or read back from their CSV file (strings).
-        headline_cases: ``(method, k)`` pairs to report; cases not measured are left out.
-        headline_batches: Batch sizes to report them at.
-
-    Returns:
-        Per ``<method>_<k label>_batch<N>``, the fastest plan's ``speedup_vs_dense`` (over the
-        torch masked dense network) and ``speedup_vs_fastest_dense``.
-    """
-    wanted = {(method, pruning.percent_label(percent), f"batch{batch}")
-              for method, percent in headline_cases for batch in headline_batches}
-    headline = {}
-    for row in rows:
-        key = _label(row)
-        if key in wanted and files.csv_bool(row["is_fastest"]):
-            headline["_".join(key)] = {
-                "speedup_vs_dense": round(float(row["speedup_vs_dense"]), 2),
-                "speedup_vs_fastest_dense": round(float(row["speedup_vs_fastest_dense"]), 2)}
-    return dict(sorted(headline.items()))

@@ -5,7 +5,7 @@ import math
 
 import pandas as pd
 
-from prunekit import aggregate, benchmarking, cli, files, layout, params, provenance
+from prunekit import aggregate, cli, files, layout, params, provenance
 
 logger = logging.getLogger("summarize")
 
@@ -91,8 +91,8 @@ def main() -> None:
         files.write_json(outputs.file(layout.ACCURACY_METRICS),
                          {recipe: finite(row) for recipe, row in
                           headline.round(4).to_dict("index").items()})
-        files.write_json(outputs.file(layout.BENCHMARK_METRICS), benchmarking.summarize_rows(
-            benchmarks[benchmarks["recipe"] == reference].to_dict("records")))
+        files.write_json(outputs.file(layout.BENCHMARK_METRICS), aggregate.benchmark_metrics(
+            benchmarks[benchmarks["recipe"] == reference]))
     logger.info("summarized %d networks of %d recipes", len(recipes) * len(train.seeds),
                 len(recipes))
 
