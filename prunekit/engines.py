@@ -1,26 +1,9 @@
-"""Forward passes of a pruned MLP on established CPU engines and on a compiled sparse kernel.
+"""Forward passes of a pruned MLP on onnxruntime, MKL's sparse BLAS and a compiled kernel.
 
-Three back ends, each wrapped as a callable that maps float32 images (batch, inputs) to logits
-(batch, 10); :mod:`prunekit.sparse_inference` turns them into plans:
-
-* :class:`OrtForward`: onnxruntime running a dense network (MatMul and Relu nodes), either the
-  full-size masked matrices or the compact ones.
-* :class:`MklForward`: MKL's inspector-executor sparse BLAS (the ``mkl`` wheel's
-  ``libmkl_rt``, bound here with ctypes): one CSR handle per matrix, analysed once by
-  ``mkl_sparse_optimize`` with the batch size as hint, then ``mkl_sparse_s_mv`` or ``_mm`` on
-  the transposed activations (features, batch).
-* :class:`KernelForward`: a compiled whole-network pass (:mod:`prunekit.kernels`) that walks
-  each CSR matrix once per call. At batch 1 it is a sparse matrix-vector product per layer
-  (AVX2 gathers where available); at
-  larger batches it runs tiles of ``kernels.TILE`` images with the batch dimension innermost
-  and contiguous, so each non-zero weight does one broadcast multiply-add on a row of the
-  activations while the output row's accumulators stay in vector registers, with the ReLU
-  fused into the store.
-
-Thread pools are a shared resource on a small machine, so none of these engines may leave
-threads spinning after a call (that would slow whatever runs next): onnxruntime's spinning is
-switched off, MKL runs on PyTorch's own OpenMP runtime (see :func:`_mkl`), and the kernel's
-second thread is a plain Python thread that waits on a lock.
+Each back end is a callable from float32 images (batch, inputs) to logits (batch, 10), built
+once from the (out, in) matrices; :mod:`prunekit.sparse_inference` turns them into plans. None
+leaves threads spinning after a call, which would slow whatever runs next. Design and
+measurements: docs/inference-notes.md and docs/benchmark.md.
 """
 
 from __future__ import annotations
@@ -38,9 +21,8 @@ import torch
 
 from prunekit import compact
 
-# Input columns per pass of the tiled kernel: a pass reads 256 activation rows of a 64-image
-# tile (64 KiB). Measured on the weight k90/k95 networks at batch 256, one thread: 256 columns
-# ran at 38 GFLOP/s, whole rows (no blocks) at 29, 128 and 64 columns at 30-31.
+# Input columns per pass of the tiled kernel: 256 activation rows of a 64-image tile (64 KiB),
+# the fastest block measured (docs/inference-notes.md).
 BLOCK_COLUMNS = 256
 
 

@@ -15,16 +15,9 @@ METHOD_COLORS = {"weight": "tab:blue", "unit": "tab:orange"}
 
 def sparsity_accuracy_figure(curves: pandas.DataFrame, recipe: str, dataset: str
                              ) -> mpl_figure.Figure:
-    """Draws one recipe's accuracy against sparsity, weight and unit pruning side by side.
+    """Draws one recipe's accuracy against sparsity, per method a mean and min-max band.
 
-    Args:
-        curves: :func:`prunekit.aggregate.accuracy_curves` rows of one or both methods.
-        recipe: The recipe to draw.
-        dataset: Dataset name for the title.
-
-    Returns:
-        The figure: per method, the mean over seeds with its min-max band, and the random
-        control dashed.
+    ``curves`` are :func:`prunekit.aggregate.accuracy_curves` rows; the random control is dashed.
     """
     figure = mpl_figure.Figure(figsize=(7, 4.5), layout="constrained")
     axes = figure.add_subplot()
@@ -114,17 +107,7 @@ def _recipe_color(recipes: Sequence[str], recipe: str) -> str:
 
 def _percent_band(axes: Any, rows: Any, x: str, color: str, label: str | None,
                   linestyle: str = "-") -> None:
-    """Draws a mean accuracy line and its min-max band, fractions as percent.
-
-    Args:
-        axes: The matplotlib axes.
-        rows: A DataFrame with ``accuracy_mean``, ``accuracy_min``, ``accuracy_max`` and the
-            ``x`` column (fractions), sorted by ``x``.
-        x: The column for the x axis.
-        color: Line and band colour.
-        label: Legend label of the line, or None for none.
-        linestyle: The line style.
-    """
+    """Draws ``accuracy_mean`` and its min-max band against column ``x``, fractions as %."""
     xs = 100 * rows[x].to_numpy(dtype=float)
     axes.plot(xs, 100 * rows["accuracy_mean"].to_numpy(dtype=float), color=color,
               linestyle=linestyle, marker="o" if linestyle == "-" else None, markersize=3,
@@ -145,17 +128,10 @@ def _accuracy_axes(axes: Any, xlabel: str) -> None:
 
 
 def seeds_sparsity_accuracy_figure(aggregated: Any, dataset: str) -> mpl_figure.Figure:
-    """Draws accuracy against sparsity per method: a mean line and min-max band per recipe.
+    """Draws accuracy against sparsity, a panel per method, a mean and band per recipe.
 
-    The random control (same count per matrix, chosen at random) is drawn dashed in the
-    recipe's colour beside its magnitude curve.
-
-    Args:
-        aggregated: :func:`prunekit.aggregate.aggregate_seeds` output (a DataFrame).
-        dataset: Dataset name for the title.
-
-    Returns:
-        The figure, one panel per method.
+    The random control is dashed, in the recipe's colour. ``aggregated`` is
+    :func:`prunekit.aggregate.aggregate_seeds` output.
     """
     whole = aggregated[aggregated["scope"] == "all"]
     methods = [method for method in ("weight", "unit") if (whole["method"] == method).any()]
@@ -175,26 +151,19 @@ def seeds_sparsity_accuracy_figure(aggregated: Any, dataset: str) -> mpl_figure.
         axes.set_title(METHOD_LABELS.get(method, method))
     handles, labels = panels[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside right upper", fontsize="small")
-    figure.suptitle(f"Pruning without retraining, mean and min-max over seeds ({dataset}); "
+    figure.suptitle(f"Pruning without retraining, mean and min-max over seeds ({dataset})\n"
                     "dashed: random pruning of as many weights or units")
     return figure
 
 
 def layer_sensitivity_figure(aggregated: Any, method: str, recipe: str, dataset: str
                              ) -> mpl_figure.Figure:
-    """Draws accuracy when one matrix alone is pruned, against k, one line per matrix.
+    """Draws accuracy against k when one matrix alone is pruned, a line per matrix.
 
-    Args:
-        aggregated: :func:`prunekit.aggregate.aggregate_seeds` output (a DataFrame).
-        method: ``weight`` or ``unit``.
-        recipe: The training recipe whose networks are shown.
-        dataset: Dataset name for the title.
-
-    Returns:
-        The figure; pruning every prunable matrix at once is drawn in black for reference.
+    Pruning every prunable matrix at once is drawn in black for reference.
 
     Raises:
-        ValueError: If there are no rows for ``method`` and ``recipe``.
+        ValueError: If ``aggregated`` has no rows for ``method`` and ``recipe``.
     """
     rows = aggregated[(aggregated["method"] == method) & (aggregated["recipe"] == recipe)
                       & (aggregated["control"] == "magnitude")]
@@ -218,16 +187,9 @@ def layer_sensitivity_figure(aggregated: Any, method: str, recipe: str, dataset:
 
 
 def recipe_training_figure(curves: Any, dataset: str) -> mpl_figure.Figure:
-    """Draws training loss and test accuracy per epoch: per recipe, mean and min-max over seeds.
+    """Draws training loss and test accuracy per epoch, per recipe mean and min-max over seeds.
 
-    Args:
-        curves: :func:`prunekit.aggregate.training_curves` output: per ``recipe`` and
-            ``epoch``, ``train_loss`` and ``test_accuracy`` (fraction) ``_mean``, ``_min`` and
-            ``_max``.
-        dataset: Dataset name for the title.
-
-    Returns:
-        The figure.
+    ``curves`` is :func:`prunekit.aggregate.training_curves` output.
     """
     figure = mpl_figure.Figure(figsize=(11, 4.2), layout="constrained")
     loss_axes, accuracy_axes = figure.subplots(1, 2)
@@ -257,16 +219,12 @@ def recipe_training_figure(curves: Any, dataset: str) -> mpl_figure.Figure:
 
 def penalty_tradeoff_figure(runs: Any, penalty: str, columns: Mapping[str, str]
                             ) -> mpl_figure.Figure:
-    """Draws accuracy against penalty strength: mean and min-max over seeds per measurement.
+    """Draws accuracy against penalty strength (docs/recipes.md), mean and min-max over seeds.
 
     Args:
-        runs: A DataFrame with a ``strength`` column (> 0, drawn on a log axis), a ``seed``
-            column and the accuracy columns (fractions) named in ``columns``.
+        runs: ``strength`` (> 0, log axis), ``seed`` and the accuracy columns (fractions).
         penalty: The penalty's name for the title, e.g. ``L1``.
         columns: Column to legend label, e.g. ``{"dense": "dense", "weight_k90": "weight k90"}``.
-
-    Returns:
-        The figure.
     """
     figure = mpl_figure.Figure(figsize=(7, 4.5), layout="constrained")
     axes = figure.add_subplot()
