@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny IDX datasets that the tests write themselves."""
+"""Shared fixtures: seeded random weights and images, tiny IDX datasets, pipeline workspaces."""
 
 import gzip
 import hashlib
@@ -7,7 +7,58 @@ import pathlib
 import pytest
 import torch
 
-from prunekit import data
+from prunekit import data, model
+
+
+@pytest.fixture(autouse=True)
+def _seed_global_generator():
+    """Seeds torch's global generator, which a model's own initialisation draws from."""
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def random_weights():
+    """Factory ``random_weights(shapes, seed=0, density=1.0)`` of seeded (out, in) matrices.
+
+    Entries are normal with He scaling (std sqrt(2 / in)), so activations stay of order one;
+    below ``density`` 1 each entry is kept with that probability and the rest are zero.
+    """
+
+    def make(shapes, seed=0, density=1.0):
+        generator = torch.Generator().manual_seed(seed)
+        matrices = []
+        for out_size, in_size in shapes:
+            matrix = torch.randn(out_size, in_size, generator=generator) * (2 / in_size) ** 0.5
+            if density < 1:
+                matrix[torch.rand(out_size, in_size, generator=generator) >= density] = 0
+            matrices.append(matrix)
+        return matrices
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def random_images():
+    """Factory ``random_images(batch_size, seed=1, width=784)`` of seeded pixels in [0, 1)."""
+
+    def make(batch_size, seed=1, width=model.INPUT_SIZE):
+        return torch.rand(batch_size, width, generator=torch.Generator().manual_seed(seed))
+
+    return make
+
+
+def mlp_shapes(hidden_sizes):
+    """The (out, in) shapes of the MLP's matrices for ``hidden_sizes``."""
+    sizes = model.layer_sizes(hidden_sizes)
+    return list(zip(sizes[1:], sizes[:-1], strict=True))
+
+
+def reference_logits(weights, images):
+    """The MLP's logits in plain torch ops: ReLU after every matrix but the last."""
+    hidden = images
+    for weight in weights[:-1]:
+        hidden = torch.relu(hidden @ weight.T)
+    return hidden @ weights[-1].T
 
 
 def idx_bytes(values: torch.Tensor) -> bytes:

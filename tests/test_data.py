@@ -34,10 +34,12 @@ def test_mnist_path_from_a_source_folder(tmp_path, tiny_datasets):
     train = data.load_split(destination, "mnist", train=True)
     test = data.load_split(destination, "mnist", train=False, limit=4)
     assert train.images.shape == (12, 784) and train.images.dtype == torch.float32
-    assert float(train.images.min()) >= 0 and float(train.images.max()) <= 1
+    pixels = tiny_datasets["mnist"][data.TRAIN_IMAGES][16:]  # After the 16-byte IDX header.
+    expected = torch.tensor(list(pixels), dtype=torch.float32).reshape(12, 784) / 255
+    assert torch.equal(train.images, expected)  # In [0, 1].
     assert test.images.shape == (4, 784) and test.labels.shape == (4,)
-    raw_labels = data.parse_idx(tiny_datasets["mnist"][data.TEST_LABELS])
-    assert torch.equal(test.labels, raw_labels[:4].to(torch.int64))
+    raw_labels = list(tiny_datasets["mnist"][data.TEST_LABELS][8:])  # After the 8-byte header.
+    assert test.labels.tolist() == raw_labels[:4] and test.labels.dtype == torch.int64
 
 
 def test_plain_idx_files_are_accepted_as_a_source(tmp_path, tiny_datasets):

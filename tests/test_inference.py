@@ -2,17 +2,15 @@
 
 import pytest
 import torch
+from conftest import mlp_shapes, reference_logits
 
-from prunekit import compact, files, inference, model, pruning, sparse_inference
+from prunekit import compact, files, inference, pruning, sparse_inference
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory):
+def saved(tmp_path_factory, random_weights):
     """A weight-pruned k90 network of the default shape saved as an artifact, with its masks."""
-    generator = torch.Generator().manual_seed(0)
-    sizes = model.layer_sizes([1000, 1000, 500, 200])
-    dense = [torch.randn(out_size, in_size, generator=generator) * (2 / in_size) ** 0.5
-             for in_size, out_size in zip(sizes[:-1], sizes[1:], strict=True)]
+    dense = random_weights(mlp_shapes([1000, 1000, 500, 200]))
     masked = pruning.prune(dense, "weight", 90)
     path = tmp_path_factory.mktemp("pruned") / "weight_k90.pt"
     compact.save_compact(path, compact.compact(masked), "weight", 90)
@@ -21,14 +19,15 @@ def saved(tmp_path_factory):
 
 @pytest.mark.parametrize("plan", [None, "compact_ort", "mkl_csr", "kernel_csr", "masked_dense"])
 @pytest.mark.parametrize("batch_size", [1, 37])
-def test_loaded_network_gives_the_masked_logits(saved, tmp_path, plan, batch_size):
+def test_loaded_network_gives_the_masked_logits(saved, tmp_path, plan, batch_size,
+                                                 random_images):
     path, masked = saved
-    images = torch.rand(batch_size, model.INPUT_SIZE, generator=torch.Generator().manual_seed(1))
+    images = random_images(batch_size)
     predict = inference.load(path, batch_size=batch_size, plan=plan,
                              table=tmp_path / "missing.csv")
     with torch.inference_mode():
         logits = predict(images)
-        reference = model.forward_weights(masked, images)
+        reference = reference_logits(masked, images)
     scale = float(reference.abs().max())
     torch.testing.assert_close(logits / scale, reference / scale, rtol=0, atol=1e-5)
 

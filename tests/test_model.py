@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import mlp_shapes, reference_logits
 
 from prunekit import model
 
@@ -14,12 +15,13 @@ def test_mlp_has_the_given_sizes_and_no_biases():
     assert list(network.state_dict()) == [f"layers.{index}.weight" for index in range(5)]
 
 
-def test_forward_matches_the_functional_form():
+def test_forward_matches_the_functional_form(random_images):
     network = model.MLP([16, 8])
-    images = torch.rand(5, 784)
+    images = random_images(5)
     with torch.no_grad():
-        torch.testing.assert_close(network(images),
-                                   model.forward_weights(network.weights(), images))
+        functional = model.forward_weights(network.weights(), images)
+        torch.testing.assert_close(network(images), functional)
+        torch.testing.assert_close(functional, reference_logits(network.weights(), images))
 
 
 def test_zero_input_gives_zero_logits_without_biases():
@@ -31,8 +33,8 @@ def _save(path, weights):
     return path
 
 
-def test_load_weights_round_trip(tmp_path):
-    weights = model.MLP([20, 10]).weights()
+def test_load_weights_round_trip(tmp_path, random_weights):
+    weights = random_weights(mlp_shapes([20, 10]))
     loaded = model.load_weights(_save(tmp_path / "m.pt", weights), [20, 10])
     assert all(torch.equal(a, b) for a, b in zip(loaded, weights, strict=True))
 

@@ -37,11 +37,12 @@ def test_weight_pruning_breaks_ties_by_position():
     assert torch.equal(kept, expected)
 
 
-def test_weight_pruning_counts_exactly_on_a_larger_matrix():
-    weight = torch.randn(37, 23, generator=torch.Generator().manual_seed(1))
-    for percent in (0, 25, 60, 97, 100):
+def test_weight_pruning_counts_exactly_on_a_larger_matrix(random_weights):
+    (weight,) = random_weights([(37, 23)], seed=1)
+    # 851 weights: 25 % is 212.75 -> 213, 60 % is 510.6 -> 511, 97 % is 825.47 -> 825.
+    for percent, pruned in ((0, 0), (25, 213), (60, 511), (97, 825), (100, 851)):
         kept = pruning.weight_keep_mask(weight, percent)
-        assert int((~kept).sum()) == pruning.count_to_prune(percent, weight.numel())
+        assert int((~kept).sum()) == pruned
         if 0 < percent < 100:  # Every pruned weight is no larger than every kept one.
             assert weight[~kept].abs().max() <= weight[kept].abs().min()
 
@@ -65,15 +66,16 @@ def test_unit_pruning_breaks_ties_by_row_index():
 
 
 @pytest.mark.parametrize("method", ["weight", "unit"])
-def test_final_matrix_is_never_pruned(method):
-    weights = [torch.randn(6, 4), torch.randn(5, 6), torch.randn(3, 5)]
+def test_final_matrix_is_never_pruned(method, random_weights):
+    weights = random_weights([(6, 4), (5, 6), (3, 5)])
     pruned = pruning.prune(weights, method, 99)
     assert torch.equal(pruned[-1], weights[-1])
-    assert all(int((matrix == 0).sum()) > 0 for matrix in pruned[:-1])
+    # 99 % rounds to every weight (23.76 -> 24, 29.7 -> 30) and every row (5.94 -> 6, 4.95 -> 5).
+    assert [int((matrix == 0).sum()) for matrix in pruned[:-1]] == [24, 30]
 
 
-def test_prune_returns_copies_and_leaves_the_input_alone():
-    weights = [torch.randn(4, 3), torch.randn(2, 4)]
+def test_prune_returns_copies_and_leaves_the_input_alone(random_weights):
+    weights = random_weights([(4, 3), (2, 4)])
     before = [weight.clone() for weight in weights]
     pruning.prune(weights, "weight", 50)
     assert all(torch.equal(a, b) for a, b in zip(weights, before, strict=True))
@@ -91,9 +93,8 @@ def test_sparsity_counts_zeros_over_every_matrix_including_the_last():
     assert pruning.sparsity(weights) == pytest.approx(4 / 6)
 
 
-def test_real_sparsity_of_a_pruned_network_matches_the_counts():
-    sizes = [(10, 8), (6, 10), (3, 6)]
-    weights = [torch.randn(shape, generator=torch.Generator().manual_seed(2)) for shape in sizes]
+def test_real_sparsity_of_a_pruned_network_matches_the_counts(random_weights):
+    weights = random_weights([(10, 8), (6, 10), (3, 6)], seed=2)
     pruned = pruning.prune(weights, "unit", 50)  # 5 of 10 rows, 3 of 6 rows, last untouched.
     assert pruning.count_zero_weights(pruned) == (5 * 8 + 3 * 10, 80 + 60 + 18)
 
@@ -109,14 +110,22 @@ def _chain():
             torch.ones(2, 3)]
 
 
+# Weights kept per matrix of _chain() at each k: 20 and 12 weights in 4 and 3 rows, last whole.
+KEPT_BY_MAGNITUDE = {
+    "weight": {0: [20, 12, 6], 25: [15, 9, 6], 50: [10, 6, 6], 90: [2, 1, 6], 100: [0, 0, 6]},
+    "unit": {0: [20, 12, 6], 25: [15, 8, 6], 50: [10, 4, 6], 90: [0, 0, 6], 100: [0, 0, 6]},
+}
+
+
 @pytest.mark.parametrize("method", ["weight", "unit"])
 def test_random_control_prunes_as_many_as_magnitude_pruning_per_matrix(method):
     weights = _chain()
-    for percent in (0, 25, 50, 90, 100):
+    for percent, expected in KEPT_BY_MAGNITUDE[method].items():
         magnitude = pruning.keep_masks(weights, method, percent)
         random = pruning.random_keep_masks(weights, method, percent,
                                            torch.Generator().manual_seed(0))
-        assert [int(mask.sum()) for mask in random] == [int(mask.sum()) for mask in magnitude]
+        assert [int(mask.sum()) for mask in magnitude] == expected
+        assert [int(mask.sum()) for mask in random] == expected
         assert random[-1].all()
         if method == "unit":  # Whole rows go.
             assert all(((mask.all(dim=1)) | (~mask).all(dim=1)).all() for mask in random)
@@ -132,7 +141,9 @@ def test_random_control_is_seeded_nested_across_percents_and_not_magnitude():
     assert torch.equal(masks(50, seed=3), masks(50, seed=3))
     assert not torch.equal(masks(50, seed=3), masks(50, seed=4))
     assert torch.equal(masks(90, seed=3) & masks(50, seed=3), masks(90, seed=3))
-    assert not torch.equal(masks(50, seed=3), pruning.weight_keep_mask(weight[0], 50))
+    magnitude = torch.arange(1000).reshape(25, 40) >= 500  # The 500 smallest go.
+    assert torch.equal(pruning.weight_keep_mask(weight[0], 50), magnitude)
+    assert not torch.equal(masks(50, seed=3), magnitude)
 
 
 @pytest.mark.parametrize("method", ["weight", "unit"])
@@ -140,6 +151,8 @@ def test_single_layer_pruning_prunes_that_matrix_only(method):
     weights = _chain()
     masks = pruning.layer_keep_masks(weights, method, 50, layer=1)
     assert masks[0].all() and masks[2].all()
-    assert torch.equal(masks[1], pruning.keep_masks(weights, method, 50)[1])
+    # Matrix 1 holds 1 .. 12 row by row: the 6 smallest weights, or the 2 smallest-norm rows.
+    kept = torch.arange(12).reshape(3, 4) >= (6 if method == "weight" else 8)
+    assert torch.equal(masks[1], kept)
     with pytest.raises(ValueError, match="layer must be from 0 to 1"):
         pruning.layer_keep_masks(weights, method, 50, layer=2)

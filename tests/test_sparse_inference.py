@@ -2,27 +2,16 @@
 
 import pytest
 import torch
+from conftest import mlp_shapes, reference_logits
 
-from prunekit import compact, kernels, model, pruning, sparse_inference
+from prunekit import compact, kernels, pruning, sparse_inference
 
-SMALL_HIDDEN = [64, 48, 32]
-DEFAULT_HIDDEN = [1000, 1000, 500, 200]
-
-
-def scaled_weights(hidden_sizes: list[int], seed: int = 0) -> list[torch.Tensor]:
-    """Random matrices scaled like He initialisation, so activations stay of order one."""
-    generator = torch.Generator().manual_seed(seed)
-    sizes = model.layer_sizes(hidden_sizes)
-    return [torch.randn(out_size, in_size, generator=generator) * (2 / in_size) ** 0.5
-            for in_size, out_size in zip(sizes[:-1], sizes[1:], strict=True)]
-
-
-def images(batch_size: int, seed: int = 1) -> torch.Tensor:
-    return torch.rand(batch_size, model.INPUT_SIZE, generator=torch.Generator().manual_seed(seed))
+SMALL = mlp_shapes([64, 48, 32])
+DEFAULT = mlp_shapes([1000, 1000, 500, 200])
 
 
 def assert_plans_match(masked: list[torch.Tensor], plans: dict, inputs: torch.Tensor) -> None:
-    reference = model.forward_weights(masked, inputs)
+    reference = reference_logits(masked, inputs)
     scale = max(float(reference.abs().max()), 1.0)
     for name, plan in plans.items():
         logits = plan(inputs)
@@ -33,8 +22,9 @@ def assert_plans_match(masked: list[torch.Tensor], plans: dict, inputs: torch.Te
 
 @pytest.mark.parametrize("method", ["weight", "unit"])
 @pytest.mark.parametrize("percent", [0, 50, 90, 99])
-def test_every_plan_reproduces_masked_logits_on_a_small_network(method, percent):
-    masked = pruning.prune(scaled_weights(SMALL_HIDDEN), method, percent)
+def test_every_plan_reproduces_masked_logits_on_a_small_network(method, percent, random_weights,
+                                                                random_images):
+    masked = pruning.prune(random_weights(SMALL), method, percent)
     network = compact.compact(masked)
     # Forcing CSR everywhere and a mid threshold covers CSR, dense and mixed layers.
     plans = sparse_inference.build_plans(masked, network, csr_max_density=1.0, num_threads=2)
@@ -44,12 +34,12 @@ def test_every_plan_reproduces_masked_logits_on_a_small_network(method, percent)
         expected -= {"mkl_csr", "kernel_csr"}
     assert set(plans) == {*expected, "mixed"}
     for batch_size in (1, 37, sparse_inference.BATCH_TILE + 3):  # The last one is sliced.
-        assert_plans_match(masked, plans, images(batch_size))
+        assert_plans_match(masked, plans, random_images(batch_size))
 
 
-def test_plans_reproduce_masked_logits_on_the_default_network():
-    dense = scaled_weights(DEFAULT_HIDDEN)
-    inputs = images(5)
+def test_plans_reproduce_masked_logits_on_the_default_network(random_weights, random_images):
+    dense = random_weights(DEFAULT)
+    inputs = random_images(5)
     with torch.inference_mode():
         for method, percent in (("weight", 95), ("unit", 90)):
             masked = pruning.prune(dense, method, percent)
@@ -88,18 +78,18 @@ def test_multiply_adds_of_a_hand_built_network():
         torch.testing.assert_close(plan(inputs), expected)
 
 
-def test_all_csr_plan_is_skipped_above_its_density_limit():
-    masked = pruning.prune(scaled_weights(SMALL_HIDDEN), "weight", 40)
+def test_all_csr_plan_is_skipped_above_its_density_limit(random_weights):
+    masked = pruning.prune(random_weights(SMALL), "weight", 40)
     plans = sparse_inference.build_plans(masked, compact.compact(masked))
     assert "compact_csr" not in plans
     assert plans["compact_hybrid"].formats == ("dense",) * 4
 
 
-def test_hybrid_uses_csr_only_for_sparse_hidden_matrices():
-    masked = pruning.prune(scaled_weights(SMALL_HIDDEN), "weight", 90)
+def test_hybrid_uses_csr_only_for_sparse_hidden_matrices(random_weights):
+    masked = pruning.prune(random_weights(SMALL), "weight", 90)
     plans = sparse_inference.build_plans(masked, compact.compact(masked))
     assert plans["compact_hybrid"].formats == ("csr", "csr", "csr", "dense")
-    unit = pruning.prune(scaled_weights(SMALL_HIDDEN), "unit", 90)
+    unit = pruning.prune(random_weights(SMALL), "unit", 90)
     assert sparse_inference.build_plans(unit, compact.compact(unit))[
         "compact_hybrid"].formats == ("dense",) * 4
 
@@ -120,9 +110,9 @@ def test_density():
     assert sparse_inference.density(torch.zeros(0, 3)) == 0.0
 
 
-def test_mismatched_networks_and_bad_thresholds_are_rejected():
+def test_mismatched_networks_and_bad_thresholds_are_rejected(random_weights):
     masked = hand_built()
-    other = compact.compact(pruning.prune(scaled_weights([8]), "weight", 50))
+    other = compact.compact(pruning.prune(random_weights(mlp_shapes([8])), "weight", 50))
     with pytest.raises(ValueError, match="do not match"):
         sparse_inference.build_plans(masked, other)
     with pytest.raises(ValueError, match="max_density"):
@@ -138,8 +128,8 @@ def test_verify_plans_catches_a_wrong_plan():
         sparse_inference.verify_plans({**plans, "wrong": wrong}, torch.ones(2, 4))
 
 
-def test_kernel_plan_is_left_out_without_a_compiler(monkeypatch, caplog):
-    masked = pruning.prune(scaled_weights(SMALL_HIDDEN), "weight", 90)
+def test_kernel_plan_is_left_out_without_a_compiler(monkeypatch, caplog, random_weights):
+    masked = pruning.prune(random_weights(SMALL), "weight", 90)
 
     def no_compiler():
         raise kernels.KernelUnavailableError("no C compiler")
