@@ -1,6 +1,5 @@
-"""Tests of the timing loop (with a fake clock) and of the rows and summaries built from it."""
+"""Tests of the benchmark rows, their summaries and the benchmark stage."""
 
-import gc
 import runpy
 import sys
 
@@ -12,6 +11,7 @@ from conftest import REPO, mlp_shapes
 
 from prunekit import (
     aggregate,
+    artifacts,
     benchmarking,
     compact,
     errors,
@@ -21,98 +21,8 @@ from prunekit import (
     plotting,
     pruning,
     sparse_inference,
+    timing,
 )
-
-
-class FakeClock:
-    """A clock that only moves when a fake plan runs; it also records the order of calls."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.calls: list[str] = []
-
-    def __call__(self) -> float:
-        """Returns the fake time in seconds."""
-        return self.now
-
-    def plan(self, name: str, seconds: float):
-        """Returns a fake plan that takes ``seconds`` of fake time."""
-
-        def call() -> None:
-            self.calls.append(name)
-            self.now += seconds
-
-        return call
-
-
-def policy(**overrides) -> benchmarking.TimingPolicy:
-    settings = {"rounds": 3, "block_seconds": 0.004, "warmup_calls": 1}
-    return benchmarking.TimingPolicy(**{**settings, **overrides})
-
-
-def test_every_plan_runs_one_warm_block_per_round_in_seeded_random_orders():
-    clock = FakeClock()
-    calls = {"a": clock.plan("a", 0.001), "b": clock.plan("b", 0.002), "c": clock.plan("c", 0.004)}
-    durations, block_calls = benchmarking.time_blocks(calls, policy(rounds=30), clock)
-    assert block_calls == {"a": 4, "b": 2, "c": 1}  # As many calls as fill 0.004 s.
-    assert clock.calls[:6] == ["a", "b", "c", "a", "b", "c"]  # Warm-up, then block sizing.
-    blocks, position = [], 6
-    while position < len(clock.calls):  # A block: one untimed call, then the timed ones.
-        name = clock.calls[position]
-        size = 1 + block_calls[name]
-        assert clock.calls[position:position + size] == [name] * size
-        blocks.append(name)
-        position += size
-    rounds = [tuple(blocks[start:start + 3]) for start in range(0, len(blocks), 3)]
-    assert len(rounds) == 30 and all(sorted(order) == ["a", "b", "c"] for order in rounds)
-    assert len(set(rounds)) == 6  # The order is drawn afresh: all 3! orders occur.
-    assert durations["a"] == pytest.approx([0.001] * 30)  # Mean seconds per call per block.
-    assert durations["c"] == pytest.approx([0.004] * 30)
-    again = FakeClock()
-    benchmarking.time_blocks({name: again.plan(name, seconds) for name, seconds in
-                              (("a", 0.001), ("b", 0.002), ("c", 0.004))},
-                             policy(rounds=30), again)
-    assert again.calls == clock.calls  # Same seed, same orders.
-
-
-def test_separate_warmups_run_before_timing_and_must_match_the_calls():
-    clock = FakeClock()
-    calls = {"a": clock.plan("a", 0.004)}
-    durations, _ = benchmarking.time_blocks(calls, policy(warmup_calls=2), clock,
-                                            warmups={"a": clock.plan("warm a", 0.5)})
-    assert clock.calls == ["warm a", "warm a"] + ["a"] * 7  # Sizing, then 3 blocks of 1 + 1.
-    assert durations["a"] == pytest.approx([0.004] * 3)  # Warm-up time is not counted.
-    with pytest.raises(ValueError, match="warm-ups"):
-        benchmarking.time_blocks(calls, policy(), clock, warmups={"b": lambda: None})
-
-
-def test_block_length_is_bounded():
-    timing = policy(block_seconds=1.0, max_block_calls=50)
-    assert timing.calls_per_block(1e-9) == 50
-    assert timing.calls_per_block(0.0) == 50
-    assert timing.calls_per_block(3.0) == 1
-    assert timing.calls_per_block(0.3) == 3
-
-
-def test_garbage_collection_is_restored_and_bad_input_rejected():
-    assert gc.isenabled()
-    benchmarking.time_blocks({"a": lambda: None}, policy())
-    assert gc.isenabled()
-    with pytest.raises(ValueError, match="empty"):
-        benchmarking.time_blocks({}, policy())
-    with pytest.raises(ValueError, match="block_seconds"):
-        policy(block_seconds=0)
-    with pytest.raises(ValueError, match="rounds"):
-        policy(rounds=0)
-
-
-def test_summarize_reports_median_quartiles_and_extremes_in_milliseconds():
-    summary = benchmarking.summarize([0.004, 0.001, 0.100, 0.003, 0.002])
-    assert summary == pytest.approx({"median_ms": 3.0, "q1_ms": 2.0, "q3_ms": 4.0,
-                                     "iqr_ms": 2.0, "min_ms": 1.0, "max_ms": 100.0,
-                                     "rounds": 5})
-    with pytest.raises(ValueError):
-        benchmarking.summarize([])
 
 
 def test_case_rows_compute_speedups_and_mark_one_fastest_plan():
@@ -173,7 +83,7 @@ PLANS_BY_CASE = {("weight", 0): DENSE_CASE_PLANS, ("unit", 0): DENSE_CASE_PLANS,
 def tiny_rows(random_weights) -> list[dict]:
     dense = random_weights(mlp_shapes([16, 12]))
     sizes = model.layer_sizes([16, 12])
-    timing = policy(rounds=2, block_seconds=1e-4)
+    policy = timing.TimingPolicy(rounds=2, block_seconds=1e-4)
     rows = []
     with torch.inference_mode():
         for method in ("weight", "unit"):
@@ -183,7 +93,7 @@ def tiny_rows(random_weights) -> list[dict]:
                 plans = sparse_inference.build_plans(masked, network, num_threads=1)
                 case = benchmarking.describe_case(method, percent, masked, network)
                 rows.extend(benchmarking.benchmark_network(plans, case, sizes[0], [1, 8],
-                                                           timing))
+                                                           policy))
     return rows
 
 
@@ -200,13 +110,11 @@ def test_benchmark_network_times_every_plan_at_every_batch_size(tiny_rows):
 
 
 def test_summary_and_speedup_tables_have_the_expected_shape(tiny_rows):
-    summary = benchmarking.summarize_rows(tiny_rows, headline_cases=[("unit", 90), ("unit", 50)],
-                                          headline_batches=[8])
+    rows = pd.DataFrame(tiny_rows)
+    summary = aggregate.benchmark_metrics(rows, [("unit", 90), ("unit", 50)], [8])
     assert summary.keys() == {"unit_k90_batch8"}  # k50 was not measured.
     assert summary["unit_k90_batch8"].keys() == {"speedup_vs_dense", "speedup_vs_fastest_dense"}
-    everything = benchmarking.summarize_rows(tiny_rows, headline_cases=[("weight", 90),
-                                                                        ("unit", 90)],
-                                             headline_batches=[1, 8])
+    everything = aggregate.benchmark_metrics(rows, [("weight", 90), ("unit", 90)], [1, 8])
     assert len(everything) == 4
     assert all(isinstance(value, float) for entry in everything.values()
                for value in entry.values())
@@ -229,18 +137,17 @@ def test_summary_and_speedup_tables_have_the_expected_shape(tiny_rows):
                                          fastest["nonzero_ideal_speedup"]]
 
 
-def test_summaries_and_figure_accept_rows_read_back_from_csv(tiny_rows):
-    as_text = [{key: str(value) for key, value in row.items()} for row in tiny_rows]
-    summary = benchmarking.summarize_rows(as_text, headline_cases=[("weight", 90)],
-                                          headline_batches=[1])
-    assert summary == benchmarking.summarize_rows(tiny_rows, headline_cases=[("weight", 90)],
-                                                  headline_batches=[1])
-    figure = plotting.speedup_figure(as_text)
+def test_summaries_and_figure_accept_rows_read_back_from_csv(tiny_rows, tmp_path):
+    files.write_csv(tmp_path / "rows.csv", tiny_rows)
+    read_back = files.read_table(tmp_path / "rows.csv")
+    summary = aggregate.benchmark_metrics(read_back, [("weight", 90)], [1])
+    assert summary == aggregate.benchmark_metrics(pd.DataFrame(tiny_rows), [("weight", 90)], [1])
+    figure = plotting.speedup_figure(read_back)
     assert [axes.get_title() for axes in figure.axes] == ["batch 1", "batch 8"]
     assert all(axes.get_yscale() == "log" for axes in figure.axes)
     assert figure.legends and figure.get_suptitle()
     with pytest.raises(ValueError, match="no benchmark rows"):
-        plotting.speedup_figure([])
+        plotting.speedup_figure(read_back.iloc[:0])
 
 
 def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, random_weights):
@@ -258,7 +165,7 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, r
     files.save_torch(layout.dense_model("adam", 0), model.state_dict_from_weights(dense))
     for method in ("weight", "unit"):
         for percent in (0, 90, 100):
-            compact.save_compact(
+            artifacts.save_compact(
                 layout.pruned_model("adam", method, pruning.percent_label(percent)),
                 compact.compact(pruning.prune(dense, method, percent)), method, percent)
     threads = torch.get_num_threads()
@@ -276,7 +183,7 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, r
     assert len(rows) == 2 * (5 + 8 + 6 + 5 + 5 + 6)  # 2 batch sizes x the plans of 6 cases.
     for (method, percent, batch), plans in rows.groupby(["method", "k", "batch_size"])["plan"]:
         assert sorted(plans) == sorted(PLANS_BY_CASE[method, percent]), (method, percent, batch)
-    summary = benchmarking.summarize_rows(rows.to_dict("records"))
+    summary = aggregate.benchmark_metrics(rows)
     assert set(summary) == {f"{method}_k90_batch{batch}" for method in ("weight", "unit")
                             for batch in (1, 256)}
 

@@ -1,10 +1,10 @@
-"""Dead-neuron removal, storage encodings and equivalence of compact artifacts."""
+"""Dead-neuron removal, CSR arrays and the equivalence of compact networks."""
 
 import pytest
 import torch
 from conftest import mlp_shapes, reference_logits
 
-from prunekit import compact, metrics, model, pruning
+from prunekit import compact, pruning, sparse_inference
 
 
 def test_dead_neurons_are_removed_on_a_hand_built_network():
@@ -39,64 +39,10 @@ def test_logits_are_always_kept_even_when_unreachable():
     assert torch.equal(network.logits(images), torch.zeros(5, 2))
 
 
-@pytest.mark.parametrize("density", [1.0, 0.4, 0.1, 0.01, 0.0])
-def test_every_encoding_round_trips_exactly(density, random_weights):
-    (weight,) = random_weights([(50, 70)], seed=3, density=density)
-    encoded = compact.encode_matrix(weight)
-    assert torch.equal(compact.decode_matrix(encoded), weight)
-
-
-def test_encoding_picks_the_smallest_form(random_weights):
-    (dense,) = random_weights([(20, 30)])
-    assert compact.encode_matrix(dense)["encoding"] == "dense"
-    (moderate,) = random_weights([(20, 30)], density=0.2)
-    assert compact.encode_matrix(moderate)["encoding"] == "bitmask"
-    very_sparse = torch.zeros(20, 30)
-    very_sparse[3, 7] = 1.0
-    encoded = compact.encode_matrix(very_sparse)
-    assert encoded["encoding"] == "csr"
-    assert encoded["col_indices"].dtype == torch.int8  # 30 columns fit a byte.
-
-
-@pytest.mark.parametrize("method", ["weight", "unit"])
-@pytest.mark.parametrize("percent", [0, 50, 90, 97, 99])
-def test_saved_artifact_reproduces_masked_logits(tmp_path, method, percent, random_weights,
-                                                 random_images):
-    weights = random_weights(mlp_shapes([64, 48, 32]))
-    masked = pruning.prune(weights, method, percent)
-    path = tmp_path / "net.pt"
-    compact.save_compact(path, compact.compact(masked), method, percent)
-    loaded = compact.load_compact(path, model.layer_sizes([64, 48, 32]), method, percent)
-    images = random_images(300)
-    torch.testing.assert_close(loaded.logits(images), reference_logits(masked, images),
-                               rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(loaded.logits(images[:1]),
-                               reference_logits(masked, images[:1]), rtol=1e-5, atol=1e-5)
-
-
 def test_unit_pruned_artifact_shrinks_to_the_kept_units(random_weights):
     weights = random_weights(mlp_shapes([40, 20]))
     network = compact.compact(pruning.prune(weights, "unit", 90))
     assert [tuple(weight.shape) for weight in network.weights] == [(4, 784), (2, 4), (10, 2)]
-
-
-def test_load_rejects_wrong_architecture_and_garbage(tmp_path, random_weights):
-    weights = random_weights(mlp_shapes([16]))
-    path = tmp_path / "net.pt"
-    compact.save_compact(path, compact.compact(weights), "weight", 0)
-    sizes = [784, 16, 10]
-    assert compact.load_compact(path, sizes, "weight", 0).layer_sizes == tuple(sizes)
-    with pytest.raises(compact.ArtifactError, match="expected \\[784, 32, 10\\]"):
-        compact.load_compact(path, [784, 32, 10], "weight", 0)
-    with pytest.raises(compact.ArtifactError, match="holds weight pruning at k=0, expected unit"):
-        compact.load_compact(path, sizes, "unit", 0)
-    garbage = tmp_path / "garbage.pt"
-    garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(compact.ArtifactError, match="not a readable PyTorch checkpoint"):
-        compact.load_compact(garbage, sizes, "weight", 0)
-    with pytest.raises(compact.ArtifactError, match="missing.pt not found; run the prune"):
-        compact.check_artifacts({("weight", 0): path, ("unit", 0): tmp_path / "missing.pt"},
-                                sizes)
 
 
 def test_equivalence_check_accepts_a_compact_network_and_refuses_a_wrong_one(random_weights,
@@ -104,8 +50,24 @@ def test_equivalence_check_accepts_a_compact_network_and_refuses_a_wrong_one(ran
     weights = random_weights([(8, 6), (4, 8)], seed=5)
     masked = pruning.prune(weights, "unit", 50)
     images = random_images(9, width=6)
-    network = compact.compact(masked)
-    assert metrics.check_equivalence(masked, network, images) <= metrics.LOGIT_TOLERANCE
-    wrong = compact.compact(pruning.prune(weights, "unit", 25))
-    with pytest.raises(metrics.EquivalenceError, match="differs from the masked one"):
-        metrics.check_equivalence(masked, wrong, images)
+    baseline = sparse_inference.masked_dense_plan(masked)
+    right = sparse_inference.compact_dense_plan(compact.compact(masked))
+    differences = sparse_inference.verify_plans({baseline.name: baseline, right.name: right},
+                                                images)
+    assert differences["compact_dense"] <= sparse_inference.LOGIT_TOLERANCE
+    wrong = sparse_inference.compact_dense_plan(compact.compact(pruning.prune(weights, "unit",
+                                                                              25)))
+    with pytest.raises(sparse_inference.PlanMismatchError, match="compact_dense"):
+        sparse_inference.verify_plans({baseline.name: baseline, wrong.name: wrong}, images)
+
+
+def test_csr_arrays_list_the_nonzeros_row_by_row():
+    weight = torch.tensor([[0.0, 2.0, 0.0, -1.0],
+                           [0.0, 0.0, 0.0, 0.0],
+                           [3.0, 0.0, -0.0, 4.0]])
+    row_pointers, columns, values = compact.csr_arrays(weight)
+    assert row_pointers.tolist() == [0, 2, 2, 4]
+    assert columns.tolist() == [1, 3, 0, 3]
+    assert values.tolist() == [2.0, -1.0, 3.0, 4.0]
+    with pytest.raises(ValueError, match="2-D"):
+        compact.csr_arrays(torch.ones(3))

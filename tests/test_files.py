@@ -1,8 +1,6 @@
 """Outputs are replaced all together, or not at all."""
 
 import json
-import os
-import signal
 
 import pytest
 import torch
@@ -83,21 +81,3 @@ def test_tables_name_the_bad_file_and_the_fix(tmp_path):
     (tmp_path / "good.csv").write_text("epoch,loss\n1,0.5\n")
     table = files.read_table(tmp_path / "good.csv", numeric=("epoch", "loss"))
     assert table.to_dict("records") == [{"epoch": 1, "loss": 0.5}]
-
-
-def test_ctrl_c_during_the_final_renames_waits_until_they_are_done(tmp_path, monkeypatch):
-    renamed = []
-    real_replace = os.replace
-
-    def replace_then_interrupt(source, target):
-        real_replace(source, target)
-        renamed.append(target)
-        if len(renamed) == 1:
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between the two renames.
-
-    monkeypatch.setattr(files.os, "replace", replace_then_interrupt)
-    with pytest.raises(KeyboardInterrupt), files.replace_together() as outputs:
-        outputs.file(tmp_path / "model.bin").write_bytes(b"new model")
-        outputs.file(tmp_path / "metrics.json").write_bytes(b"new metrics")
-    assert len(renamed) == 2  # Both outputs were moved before the interrupt took effect.
-    assert (tmp_path / "metrics.json").read_bytes() == b"new metrics"

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import mlp_shapes, reference_logits
 
-from prunekit import compact, files, inference, pruning, sparse_inference
+from prunekit import artifacts, compact, files, inference, pruning, sparse_inference
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +13,7 @@ def saved(tmp_path_factory, random_weights):
     dense = random_weights(mlp_shapes([1000, 1000, 500, 200]))
     masked = pruning.prune(dense, "weight", 90)
     path = tmp_path_factory.mktemp("pruned") / "weight_k90.pt"
-    compact.save_compact(path, compact.compact(masked), "weight", 90)
+    artifacts.save_compact(path, compact.compact(masked), "weight", 90)
     return path, masked
 
 
@@ -48,6 +48,6 @@ def test_plan_comes_from_the_benchmark_table_at_the_nearest_batch_size(saved, tm
 def test_bad_plans_and_files_are_rejected(saved, tmp_path):
     with pytest.raises(ValueError, match="does not apply"):
         inference.load(saved[0], plan="no_such_plan")
-    with pytest.raises(compact.ArtifactError, match="not found"):
+    with pytest.raises(artifacts.ArtifactError, match="not found"):
         inference.load(tmp_path / "absent.pt")
     assert "masked_dense" in sparse_inference.PLAN_NAMES
