@@ -61,7 +61,7 @@ def main() -> None:
     for bar in bars:
         bar.close()
     train_seconds = sum(result.seconds for result in history)
-    matmul_seconds = training.matmul_seconds_per_epoch(
+    matmul_seconds = provenance.matmul_seconds_per_epoch(
         [tuple(weight.shape) for weight in network.weights()], num_samples, config.batch_size,
         device)
     seconds_per_epoch = train_seconds / config.epochs
