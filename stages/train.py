@@ -36,14 +36,7 @@ def main() -> None:
     bars: list[tqdm.tqdm] = []
 
     def progress_bar(epoch: int) -> Callable[[int], object]:
-        """Closes the last epoch's progress bar and opens one for ``epoch``.
-
-        Args:
-            epoch: The epoch about to start, from 1.
-
-        Returns:
-            The new bar's ``update``, to call with the samples of each batch.
-        """
+        """Closes the last epoch's progress bar and returns the ``update`` of a new one."""
         for bar in bars:
             bar.close()
         bars[:] = [tqdm.tqdm(total=num_samples, desc=f"epoch {epoch}/{config.epochs}",
