@@ -15,17 +15,11 @@ INPUT_ERRORS = (errors.InputError, FileNotFoundError)
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Runs a stage's ``main``, turning bad-input errors and Ctrl-C into short messages.
-
-    A stage that succeeds logs its peak resident memory. Outputs are written atomically, so a
-    stage stopped here leaves the outputs on disk as they were; under DVC, which removes a
-    stage's outputs before running it, the message says how to restore the last good ones.
-
-    Args:
-        main: The stage's entry point.
+    """Runs a stage's ``main``, logging its peak memory, with a short exit on bad input.
 
     Raises:
-        SystemExit: With a one-line message, on one of :data:`INPUT_ERRORS` or Ctrl-C.
+        SystemExit: On one of :data:`INPUT_ERRORS` or Ctrl-C, with a one-line message and how
+            to get the last good outputs back.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -49,14 +43,7 @@ def _restore_hint() -> str:
 
 def network_arguments(recipes: Sequence[str], seeds: Sequence[int] | None = None
                       ) -> tuple[str, int | None]:
-    """Reads the recipe (and seed) a stage instance works on from its command line.
-
-    Args:
-        recipes: The recipe names of ``train.recipes``.
-        seeds: The seeds of ``train.seeds``, or None for a stage that takes no seed.
-
-    Returns:
-        The recipe and the seed (None without ``seeds``).
+    """Reads a stage instance's recipe (and seed, unless ``seeds`` is None) from its command line.
 
     Raises:
         errors.InputError: If the arguments are missing or not in params.yaml.
@@ -76,11 +63,7 @@ def network_arguments(recipes: Sequence[str], seeds: Sequence[int] | None = None
 
 
 def check_recipe_name(name: str | None, recipes: Sequence[str], key: str) -> None:
-    """Checks that a params value naming a recipe (or null) names one of ``train.recipes``.
-
-    Raises:
-        errors.InputError: If it names another.
-    """
+    """Raises errors.InputError unless a params value naming a recipe is null or in ``recipes``."""
     if name is not None and name not in recipes:
         raise errors.InputError(f"{key}: got {name!r}; allowed: null or one of train.recipes "
                                 f"({', '.join(recipes)})")

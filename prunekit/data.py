@@ -1,10 +1,7 @@
 """Dataset files: where to find them, how to verify them, and how to read them into tensors.
 
-Each dataset is the four IDX files of the original release. A file is verified by the MD5 of its
-*decompressed* IDX bytes: Debian's ``dataset-fashion-mnist`` package recompressed the archives,
-so their ``.gz`` checksums differ from the official ones while the IDX content is byte-identical.
-The download stage therefore stores the plain IDX files, whose MD5 (the one DVC records in
-``dvc.lock``) is the known content checksum whatever the source.
+Each dataset is the four IDX files of the original release, verified by the MD5 of their
+decompressed bytes (archives of the same content may differ) and stored plain.
 """
 
 from __future__ import annotations
@@ -56,50 +53,24 @@ class DatasetError(errors.InputError):
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-    """One split of the dataset as in-memory tensors.
+    """One split of the dataset as in-memory tensors."""
 
-    Attributes:
-        images: Pixel intensities scaled to [0, 1], shape (samples, 784), float32.
-        labels: Class indices, shape (samples,), int64.
-    """
-
-    images: torch.Tensor
-    labels: torch.Tensor
+    images: torch.Tensor  # (samples, 784) float32, pixel intensities in [0, 1].
+    labels: torch.Tensor  # (samples,) int64 class indices.
 
 
 def archive_name(file_name: str) -> str:
-    """Names the gzipped archive of an IDX file.
-
-    Args:
-        file_name: The IDX file name, e.g. ``train-images-idx3-ubyte``.
-
-    Returns:
-        ``file_name`` with ``.gz`` appended.
-    """
+    """The name of the gzipped archive of an IDX file."""
     return f"{file_name}.gz"
 
 
 def content_md5(payload: bytes) -> str:
-    """Computes the MD5 of some bytes.
-
-    Args:
-        payload: The bytes to hash.
-
-    Returns:
-        The hexadecimal digest (32 characters).
-    """
+    """The hexadecimal MD5 of some bytes."""
     return hashlib.md5(payload).hexdigest()
 
 
 def read_source_file(folder: pathlib.Path, file_name: str) -> bytes:
-    """Reads an IDX file from a source folder, gzipped (preferred) or plain.
-
-    Args:
-        folder: The folder to read from.
-        file_name: The plain IDX file name; ``<file_name>.gz`` is tried first.
-
-    Returns:
-        The decompressed IDX bytes, not yet verified.
+    """Reads the decompressed, unverified bytes of an IDX file, gzipped (tried first) or plain.
 
     Raises:
         DatasetError: If neither form exists, or the archive is truncated or not gzip.
@@ -118,20 +89,11 @@ def read_source_file(folder: pathlib.Path, file_name: str) -> bytes:
 
 
 def verify_payload(payload: bytes, dataset: str, file_name: str, origin: str) -> bytes:
-    """Checks that bytes are the expected IDX file of a dataset, by their MD5.
-
-    Args:
-        payload: The decompressed IDX bytes.
-        dataset: ``fashion-mnist`` or ``mnist``.
-        file_name: Which of the four IDX files it should be, e.g. ``train-images-idx3-ubyte``.
-        origin: Where the bytes came from, for the error message.
-
-    Returns:
-        ``payload``, verified.
+    """Returns ``payload`` if its MD5 is that of the dataset's IDX file ``file_name``.
 
     Raises:
         DatasetError: If the bytes differ (truncated, corrupt, another dataset's file), naming
-            the file, the expected and actual MD5 and the fix.
+            ``origin``, the expected and actual MD5 and the fix.
     """
     expected = CONTENT_MD5[dataset][file_name]
     actual = content_md5(payload)
@@ -146,15 +108,7 @@ def verify_payload(payload: bytes, dataset: str, file_name: str, origin: str) ->
 
 
 def read_verified(folder: pathlib.Path, dataset: str, file_name: str) -> bytes:
-    """Reads one plain IDX file written by the download stage and verifies it.
-
-    Args:
-        folder: The download stage's folder of plain IDX files.
-        dataset: ``fashion-mnist`` or ``mnist``.
-        file_name: Which of the four IDX files to read, e.g. ``t10k-labels-idx1-ubyte``.
-
-    Returns:
-        The file's bytes, verified by :func:`verify_payload`.
+    """Reads one plain IDX file written by the download stage, verified.
 
     Raises:
         DatasetError: If it is missing or not the expected file.
@@ -166,14 +120,7 @@ def read_verified(folder: pathlib.Path, dataset: str, file_name: str) -> bytes:
 
 
 def parse_idx(payload: bytes, name: str = "IDX data") -> torch.Tensor:
-    """Parses the bytes of an IDX file (big-endian header, then raw values) into a tensor.
-
-    Args:
-        payload: The decompressed file.
-        name: What to call the data in error messages.
-
-    Returns:
-        A uint8 tensor shaped by the header's dimensions.
+    """Parses an IDX file (big-endian header, then raw values) into a uint8 tensor.
 
     Raises:
         DatasetError: If the header is malformed or the size disagrees with it.
@@ -196,15 +143,9 @@ def parse_idx(payload: bytes, name: str = "IDX data") -> torch.Tensor:
 
 
 def to_split(images: torch.Tensor, labels: torch.Tensor, limit: int | None = None) -> Split:
-    """Turns IDX tensors into a :class:`Split`, keeping the first ``limit`` samples if given.
+    """Turns uint8 images (samples, 28, 28) and labels into a :class:`Split`.
 
-    Args:
-        images: uint8 pixel values, shape (samples, 28, 28).
-        labels: Class indices, shape (samples,).
-        limit: How many samples to keep; None keeps all.
-
-    Returns:
-        The split: images scaled to [0, 1] as float32 (samples, 784), labels as int64.
+    Keeps the first ``limit`` samples unless it is None.
 
     Raises:
         DatasetError: If images are not 3-D or labels not 1-D, they disagree in count, or a
@@ -223,16 +164,7 @@ def to_split(images: torch.Tensor, labels: torch.Tensor, limit: int | None = Non
 
 def load_split(folder: pathlib.Path, dataset: str, train: bool, limit: int | None = None
                ) -> Split:
-    """Verifies and loads the training or test split from the download stage's folder.
-
-    Args:
-        folder: Folder holding the four plain IDX files.
-        dataset: ``fashion-mnist`` or ``mnist``.
-        train: The training split if true, else the test split.
-        limit: Keep only the first ``limit`` samples; None keeps all.
-
-    Returns:
-        The split, held in memory.
+    """Verifies and loads the training or test split (its first ``limit`` samples, if given).
 
     Raises:
         DatasetError: If a file is missing, corrupt or of another dataset.
@@ -244,37 +176,17 @@ def load_split(folder: pathlib.Path, dataset: str, train: bool, limit: int | Non
 
 
 def dataset_checksum(dataset: str) -> str:
-    """Identifies the verified content of all four files of a dataset by one MD5.
-
-    Args:
-        dataset: ``fashion-mnist`` or ``mnist``.
-
-    Returns:
-        The hexadecimal MD5 of the four files' content MD5s, joined in :data:`FILE_NAMES`
-        order.
-    """
+    """One MD5 for a dataset's content: that of its four files' MD5s in FILE_NAMES order."""
     return content_md5("".join(CONTENT_MD5[dataset][name] for name in FILE_NAMES).encode())
 
 
 def candidate_folders(dataset: str) -> list[pathlib.Path]:
-    """Lists the system folders that may hold a dataset (Debian's package).
-
-    Args:
-        dataset: ``fashion-mnist`` or ``mnist``.
-
-    Returns:
-        The folders, possibly none; they need not exist.
-    """
+    """The system folders that may hold a dataset (Debian's package); they need not exist."""
     return [DEBIAN_FOLDERS[dataset]] if dataset in DEBIAN_FOLDERS else []
 
 
 def _copy_from_folder(folder: pathlib.Path, dataset: str, destination: pathlib.Path) -> None:
-    """Verifies the four files in a local folder and writes their IDX bytes to ``destination``.
-
-    Args:
-        folder: Holds the four files, each gzipped or plain.
-        dataset: ``fashion-mnist`` or ``mnist``.
-        destination: An existing folder to write the plain IDX files to.
+    """Verifies the four files (gzipped or plain) of a folder, then writes them plain.
 
     Raises:
         DatasetError: If a file is missing, not a complete gzip file or not the expected one;
@@ -289,10 +201,6 @@ def _copy_from_folder(folder: pathlib.Path, dataset: str, destination: pathlib.P
 
 def _download_from_mirrors(dataset: str, destination: pathlib.Path) -> None:
     """Downloads the four archives from torchvision's mirrors, verifies and unpacks them.
-
-    Args:
-        dataset: ``fashion-mnist`` or ``mnist``.
-        destination: An existing folder to write the plain IDX files to.
 
     Raises:
         DatasetError: If every mirror fails for one of the files, or a downloaded file is not
@@ -322,24 +230,18 @@ def _download_from_mirrors(dataset: str, destination: pathlib.Path) -> None:
 
 def fetch_dataset(dataset: str, source_dir: str | None, destination: pathlib.Path,
                   allow_download: bool = True) -> str:
-    """Fills ``destination`` with the four verified, decompressed IDX files of ``dataset``.
+    """Fills the empty folder ``destination`` with the four verified IDX files of ``dataset``.
 
-    Sources, in order: ``source_dir``, Debian's package folder, then the official mirrors.
-    Source files may be gzipped (``name.gz``) or plain (``name``).
-
-    Args:
-        dataset: ``fashion-mnist`` or ``mnist``.
-        source_dir: A folder the user names in params, or None.
-        destination: An existing, empty folder to write the files to.
-        allow_download: Whether the mirrors may be tried after the local folders.
+    Sources, in order: ``source_dir``, Debian's package folder, then (if ``allow_download``)
+    the official mirrors.
 
     Returns:
         A description of the source used.
 
     Raises:
-        DatasetError: If no source provides all four verified files; the message names what
-            was wrong with each source and how to get the data. A bad ``source_dir`` (missing,
-            incomplete, corrupt) stops at once rather than silently using another source.
+        DatasetError: If no source provides all four verified files, naming what was wrong
+            with each and how to get the data. A bad ``source_dir`` stops at once rather than
+            silently using another source.
     """
     if source_dir is not None:
         folder = pathlib.Path(source_dir).expanduser()

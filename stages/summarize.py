@@ -13,18 +13,10 @@ HEADLINE_BATCH = 256  # The batch size of the speed-ups in plots/summary.csv.
 
 
 def read_networks(recipes: list[str], seeds: tuple[int, ...], name: str) -> pd.DataFrame:
-    """Concatenates one per-network table of every recipe and seed of params.yaml.
+    """Concatenates the table ``name`` of every network's folder, adding ``recipe`` and ``seed``.
 
     Only the networks params.yaml names are read, so a seed or recipe taken out of it leaves
     nothing behind in the results.
-
-    Args:
-        recipes: Recipe names.
-        seeds: Seeds.
-        name: The table's file name in each network's folder, e.g. ``sweep.csv``.
-
-    Returns:
-        The rows, with ``recipe`` and ``seed`` columns first.
     """
     return pd.concat([files.read_table(layout.network_dir(recipe, seed) / name)
                       .assign(recipe=recipe, seed=seed)

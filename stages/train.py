@@ -36,14 +36,7 @@ def main() -> None:
     bars: list[tqdm.tqdm] = []
 
     def progress_bar(epoch: int) -> Callable[[int], object]:
-        """Closes the last epoch's progress bar and opens one for ``epoch``.
-
-        Args:
-            epoch: The epoch about to start, from 1.
-
-        Returns:
-            The new bar's ``update``, to call with the samples of each batch.
-        """
+        """Closes the last epoch's progress bar and returns the ``update`` of a new one."""
         for bar in bars:
             bar.close()
         bars[:] = [tqdm.tqdm(total=num_samples, desc=f"epoch {epoch}/{config.epochs}",
@@ -61,7 +54,7 @@ def main() -> None:
     for bar in bars:
         bar.close()
     train_seconds = sum(result.seconds for result in history)
-    matmul_seconds = training.matmul_seconds_per_epoch(
+    matmul_seconds = provenance.matmul_seconds_per_epoch(
         [tuple(weight.shape) for weight in network.weights()], num_samples, config.batch_size,
         device)
     seconds_per_epoch = train_seconds / config.epochs

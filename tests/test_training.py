@@ -147,21 +147,3 @@ def test_l1_and_group_lasso_shrink_what_they_penalise():
     group = train(training.Recipe(lr=1e-2, group_lasso=1e-1))
     assert training.penalty(l1, 1.0, 0.0) < 0.8 * training.penalty(plain, 1.0, 0.0)
     assert training.penalty(group, 0.0, 1.0) < 0.8 * training.penalty(plain, 0.0, 1.0)
-
-
-def test_parse_recipes_fills_defaults_and_lists_every_problem():
-    recipes = training.parse_recipes({"adam": {}, "l1": {"l1": 1e-5},
-                                      "sgd": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}})
-    assert recipes["adam"] == training.Recipe()
-    assert recipes["l1"] == training.Recipe(l1=1e-5)
-    assert recipes["sgd"].momentum == 0.9
-    with pytest.raises(ValueError) as caught:
-        training.parse_recipes({"l1": {"l1": -1e-5}, "group": {"group_lasso": 1e-4, "l3": 1},
-                                "bad": 3})
-    assert str(caught.value).splitlines() == [
-        "l1.l1: got -1e-05; allowed: a number >= 0 (0 is off)",
-        "group.l3: unknown field; allowed: optimizer, lr, momentum, schedule, l1, group_lasso",
-        "bad: expected a mapping of fields (optimizer, lr, momentum, schedule, l1, "
-        "group_lasso), got 3"]
-    with pytest.raises(ValueError, match="non-empty mapping"):
-        training.parse_recipes({})
