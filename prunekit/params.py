@@ -1,7 +1,4 @@
-"""Typed views of ``params.yaml``, one frozen pydantic model per section, and their checks.
-
-A :class:`ParamsError` names every problem at once: the key, the bad value, what is allowed.
-"""
+"""``params.yaml`` as one frozen pydantic model per section; errors name key, value, allowed."""
 
 from __future__ import annotations
 
@@ -16,10 +13,8 @@ import torch
 import yaml
 from pydantic import AfterValidator, ConfigDict, Field
 
-from prunekit import errors, pruning, training
+from prunekit import data, errors, pruning, training
 
-DATASETS = ("fashion-mnist", "mnist")
-TRAIN_SET_SIZE = 60_000  # Both MNIST and Fashion-MNIST have 60,000 training images.
 PARAMS_FILE = "params.yaml"
 _CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True)  # No 2.0 for 2, no "1" for 1.
 
@@ -64,7 +59,8 @@ class _Section(pydantic.BaseModel):
 class DownloadParams(_Section):
     """Which dataset to fetch and an optional local folder to take it from first."""
 
-    dataset: Literal[DATASETS] = Field(description="one of " + ", ".join(DATASETS))
+    dataset: Literal[tuple(data.CONTENT_MD5)] = Field(
+        description="one of " + ", ".join(data.CONTENT_MD5))
     source_dir: Annotated[str, Field(min_length=1)] | None = Field(
         description="null or a folder path")
 
@@ -79,8 +75,8 @@ class TrainParams(_Section):
     batch_size: int = Field(ge=1, description="an integer >= 1")
     seeds: _distinct_list(Annotated[int, Field(ge=0)], "an integer >= 0")  # First: benchmarked.
     recipes: _Recipes  # Name to training.Recipe; the first is the reference.
-    limit: Annotated[int, Field(ge=1, le=TRAIN_SET_SIZE)] | None = Field(
-        description=f"null or an integer from 1 to {TRAIN_SET_SIZE}")
+    limit: Annotated[int, Field(ge=1, le=data.TRAIN_SET_SIZE)] | None = Field(
+        description=f"null or an integer from 1 to {data.TRAIN_SET_SIZE}")
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$"), AfterValidator(
         _cuda_present)] = Field(description="auto, cpu, cuda or cuda:N")
     num_threads: Annotated[int, Field(ge=1)] | None = Field(description="null or an integer >= 1")
@@ -122,28 +118,25 @@ def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _recipe_problems(path: str, loc: tuple, problem: dict[str, Any]) -> list[str]:
-    """Messages for a pydantic error at ``loc`` within the recipe at ``path``."""
-    if loc == ("[key]",):
-        return [f"{path}: not a valid recipe name; allowed: letters, digits and _"]
-    if problem["type"] == "value_error":  # training.Recipe's rules, one line per field.
-        return [f"{path}.{line}" for line in str(problem["ctx"]["error"]).splitlines()]
-    if not loc:
-        return [f"{path}: expected a mapping of fields ({', '.join(_RECIPE_FIELDS)}), "
-                f"got {problem['input']!r}"]
-    return [f"{path}.{loc[0]}: unknown field; allowed: {', '.join(_RECIPE_FIELDS)}"]
-
-
 def _section_problems(name: str, raw: Any, error: pydantic.ValidationError) -> list[str]:
     """Messages for a section's pydantic errors: one per bad key, and per bad recipe field."""
     fields, problems, reported = SECTIONS[name].model_fields, [], set()
+    recipe_fields = ", ".join(_RECIPE_FIELDS)
     for problem in error.errors():
         loc, kind = problem["loc"], problem["type"]
         if not loc:
             return [f"{name}: expected a mapping of keys, got {raw!r}"]
         key, path = loc[0], f"{name}.{loc[0]}"
-        if len(loc) > 1 and isinstance(raw[key], Mapping):  # Within a recipe, or its name.
-            problems.extend(_recipe_problems(f"{path}.{loc[1]}", loc[2:], problem))
+        recipe = f"{path}.{loc[1]}" if len(loc) > 1 and isinstance(raw[key], Mapping) else None
+        if recipe and loc[2:] == ("[key]",):
+            problems.append(f"{recipe}: not a valid recipe name; allowed: letters, digits and _")
+        elif recipe and kind == "value_error":  # training.Recipe's rules, a line per field.
+            problems.extend(f"{recipe}.{line}" for line in str(problem["ctx"]["error"]).split("\n"))
+        elif recipe and len(loc) == 2:
+            problems.append(f"{recipe}: expected a mapping of fields ({recipe_fields}), "
+                            f"got {problem['input']!r}")
+        elif recipe:
+            problems.append(f"{recipe}.{loc[2]}: unknown field; allowed: {recipe_fields}")
         elif kind == "missing":
             problems.append(f"{path}: missing; add it to {PARAMS_FILE}")
         elif kind == "extra_forbidden":
@@ -156,18 +149,6 @@ def _section_problems(name: str, raw: Any, error: pydantic.ValidationError) -> l
             problems.append(f"{path}: got {raw[key]!r}; allowed: {fields[key].description}"
                             + detail)
     return problems
-
-
-def parse_recipes(raw: Any) -> dict[str, training.Recipe]:
-    """Builds named recipes, e.g. ``{"l1": {"l1": 1e-5}}``; ValueError lists every problem."""
-    try:
-        return pydantic.TypeAdapter(_Recipes, config=_CONFIG).validate_python(raw)
-    except pydantic.ValidationError as error:
-        raise ValueError("\n".join(
-            line for problem in error.errors() for line in (
-                _recipe_problems(str(problem["loc"][0]), problem["loc"][1:], problem)
-                if problem["loc"] else [f"got {raw!r}; allowed: a non-empty mapping"]))
-        ) from None
 
 
 def parse_params(document: Any, sections: Sequence[str]) -> dict[str, Any]:
@@ -195,8 +176,7 @@ def parse_params(document: Any, sections: Sequence[str]) -> dict[str, Any]:
 class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe YAML loader that refuses a key given twice in one mapping (YAML keeps the last)."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        """Builds a mapping, raising ConstructorError on a repeated key."""
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # noqa: D102
         keys = [self.construct_object(key_node, deep=deep) for key_node, _ in node.value]
         for index, key in enumerate(keys):
             if key in keys[:index]:
@@ -207,11 +187,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def load_params(sections: Sequence[str], path: str | pathlib.Path = PARAMS_FILE
                 ) -> dict[str, Any]:
-    """Reads ``params.yaml`` and validates the sections a stage reads, as :func:`parse_params`.
-
-    Raises:
-        ParamsError: If the file is missing, is not valid YAML, or holds invalid values.
-    """
+    """Reads ``path`` and validates the sections a stage reads; ParamsError lists problems."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise ParamsError(f"{path} not found; run the stage from the repository root")

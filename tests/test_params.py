@@ -159,19 +159,20 @@ def test_missing_file_and_non_mapping_document(tmp_path):
         params.parse_params({"train": 3}, ["train"])
 
 
-def test_parse_recipes_fills_defaults_and_lists_every_problem():
-    recipes = params.parse_recipes({"adam": {}, "l1": {"l1": 1e-5},
-                                    "sgd": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}})
+def test_recipes_fill_defaults_and_every_problem_is_listed(document):
+    document["train"]["recipes"] = {"adam": {}, "l1": {"l1": 1e-5},
+                                    "sgd": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}}
+    recipes = params.parse_params(document, ["train"])["train"].recipes
     assert recipes["adam"] == training.Recipe()
     assert recipes["l1"] == training.Recipe(l1=1e-5)
     assert recipes["sgd"].momentum == 0.9
-    with pytest.raises(ValueError) as caught:
-        params.parse_recipes({"l1": {"l1": -1e-5}, "group": {"group_lasso": 1e-4, "l3": 1},
-                              "bad": 3})
-    assert str(caught.value).splitlines() == [
-        "l1.l1: got -1e-05; allowed: a number >= 0 (0 is off)",
-        "group.l3: unknown field; allowed: optimizer, lr, momentum, schedule, l1, group_lasso",
-        "bad: expected a mapping of fields (optimizer, lr, momentum, schedule, l1, "
+    document["train"]["recipes"] = {"l1": {"l1": -1e-5}, "group": {"group_lasso": 1e-4, "l3": 1},
+                                    "bad": 3}
+    with pytest.raises(params.ParamsError) as caught:
+        params.parse_params(document, ["train"])
+    assert str(caught.value).splitlines()[1:] == [
+        "  train.recipes.l1.l1: got -1e-05; allowed: a number >= 0 (0 is off)",
+        "  train.recipes.group.l3: unknown field; allowed: optimizer, lr, momentum, schedule, l1, "
+        "group_lasso",
+        "  train.recipes.bad: expected a mapping of fields (optimizer, lr, momentum, schedule, l1, "
         "group_lasso), got 3"]
-    with pytest.raises(ValueError, match="non-empty mapping"):
-        params.parse_recipes({})
