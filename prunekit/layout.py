@@ -63,6 +63,15 @@ def stage_log(stage: str, recipe: str | None = None, seed: int | None = None) ->
 HISTORY_FILE = "history.csv"
 SWEEP_FILE = "sweep.csv"
 EVALUATION_FILE = "evaluate.json"
-# Files of one recipe's compact networks, in its pruned_dir.
-FILE_SIZES_FILE = "file_sizes.csv"
-BENCHMARK_FILE = "benchmark.csv"
+FILE_SIZES_FILE = "file_sizes.csv"  # In a recipe's pruned_dir.
+BENCHMARK_FILE = "benchmark.csv"  # In a recipe's folder, beside pruned_dir.
+
+
+def file_sizes_table(recipe: str) -> pathlib.Path:
+    """Returns a recipe's table of compact file sizes, models/adam/pruned/file_sizes.csv."""
+    return pruned_dir(recipe) / FILE_SIZES_FILE
+
+
+def benchmark_table(recipe: str) -> pathlib.Path:
+    """Returns a recipe's benchmark rows, models/adam/benchmark.csv."""
+    return MODELS_DIR / recipe / BENCHMARK_FILE

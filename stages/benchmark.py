@@ -113,7 +113,7 @@ def main() -> None:
                 "load_average_at_end": round(os.getloadavg()[0], 2),
                 "wall_seconds": round(time.perf_counter() - started, 1)})
     with files.replace_together() as outputs:
-        files.write_csv(outputs.file(layout.MODELS_DIR / recipe / layout.BENCHMARK_FILE), rows)
+        files.write_csv(outputs.file(layout.benchmark_table(recipe)), rows)
         files.write_json(outputs.file(layout.stage_log("benchmark", recipe)), log)
 
 

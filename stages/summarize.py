@@ -2,6 +2,8 @@
 
 import logging
 import math
+import pathlib
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -23,7 +25,7 @@ def read_networks(recipes: list[str], seeds: tuple[int, ...], name: str) -> pd.D
                       for recipe in recipes for seed in seeds], ignore_index=True)
 
 
-def read_recipes(recipes: list[str], path_of: callable) -> pd.DataFrame:
+def read_recipes(recipes: list[str], path_of: Callable[[str], pathlib.Path]) -> pd.DataFrame:
     """Concatenates one per-recipe table, adding a ``recipe`` column."""
     return pd.concat([files.read_table(path_of(recipe)).assign(recipe=recipe)
                       for recipe in recipes], ignore_index=True)
@@ -49,10 +51,8 @@ def main() -> None:
     aggregated = aggregate.aggregate_seeds(sweeps)
     history = aggregate.training_curves(read_networks(recipes, train.seeds,
                                                       layout.HISTORY_FILE))
-    file_sizes = read_recipes(recipes, lambda recipe: layout.pruned_dir(recipe)
-                              / layout.FILE_SIZES_FILE)
-    benchmarks = read_recipes(recipes, lambda recipe: layout.MODELS_DIR / recipe
-                              / layout.BENCHMARK_FILE)
+    file_sizes = read_recipes(recipes, layout.file_sizes_table)
+    benchmarks = read_recipes(recipes, layout.benchmark_table)
     headline = aggregate.headline(aggregated)
     speedups = aggregate.headline_speedups(benchmarks, HEADLINE_BATCH)
     weight_rows = aggregated[(aggregated["method"] == "weight")

@@ -177,7 +177,7 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, r
     assert log["provenance"]["num_threads"] == 1
     assert log["provenance"]["torch_version"] == torch.__version__
     assert log["timing"]["rounds"] == 2
-    rows = files.read_table(layout.MODELS_DIR / "adam" / layout.BENCHMARK_FILE)
+    rows = files.read_table(layout.benchmark_table("adam"))
     assert tuple(rows.columns) == benchmarking.ROW_KEYS
     assert sorted(set(rows["k"])) == [0, 90, 100]  # benchmark.k_list within prune.k_list.
     assert len(rows) == 2 * (5 + 8 + 6 + 5 + 5 + 6)  # 2 batch sizes x the plans of 6 cases.
