@@ -21,14 +21,22 @@ def _magnitude_all(aggregated: pd.DataFrame) -> pd.DataFrame:
     return aggregated[(aggregated["control"] == "magnitude") & (aggregated["scope"] == "all")]
 
 
-def _fastest(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows[rows["is_fastest"].astype(bool)]
+def fastest_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Keeps the benchmark rows marked ``is_fastest``.
+
+    Raises:
+        ValueError: If that column is not boolean, e.g. text not parsed as a CSV table.
+    """
+    if not pd.api.types.is_bool_dtype(rows["is_fastest"]):
+        raise ValueError(f"is_fastest must be a bool column, got {rows['is_fastest'].dtype}; "
+                         "read benchmark tables with files.read_table")
+    return rows[rows["is_fastest"]]
 
 
 def fastest_at(rows: pd.DataFrame, cases: Sequence[tuple[str, float]],
                batch_sizes: Sequence[int]) -> pd.DataFrame:
     """Picks the fastest plan's benchmark row of each measured (method, k) case and batch size."""
-    fastest = _fastest(rows)
+    fastest = fastest_rows(rows)
     wanted = pd.MultiIndex.from_tuples(cases, names=["method", "k"])
     in_cases = pd.MultiIndex.from_frame(fastest[["method", "k"]]).isin(wanted)
     return fastest[in_cases & fastest["batch_size"].isin(batch_sizes)]
@@ -109,7 +117,7 @@ def fastest_speedups(rows: pd.DataFrame, reference: str) -> dict[str, pd.DataFra
     ``rows`` are benchmark rows (:data:`prunekit.benchmarking.ROW_KEYS`) with ``recipe`` added;
     the ideal speed-up is dense over non-zero multiply-adds.
     """
-    fastest = _fastest(rows)
+    fastest = fastest_rows(rows)
     columns = ["series", "recipe", "method", "k", "sparsity_percent", "speedup", "plan",
                "batch_size"]
     measured = fastest.assign(series=fastest["recipe"] + ": " + fastest["method"],
@@ -128,12 +136,13 @@ def headline_speedups(rows: pd.DataFrame, batch_size: int) -> dict[str, dict[str
 
     Rounded to 2 decimals; a case not measured at ``batch_size`` is left out.
     """
-    names = {(method, percent): name for name, method, percent in HEADLINE[1:]}
-    chosen = fastest_at(rows, list(names), [batch_size])
-    speedups: dict[str, dict[str, float]] = {recipe: {} for recipe in rows["recipe"].unique()}
-    for row in chosen.itertuples():
-        speedups[row.recipe][names[row.method, row.k]] = round(float(row.speedup_vs_dense), 2)
-    return speedups
+    cases = [(method, percent) for _, method, percent in HEADLINE[1:]]
+    chosen = fastest_at(rows, cases, [batch_size]).set_index(["recipe", "method", "k"])
+    speedup = chosen["speedup_vs_dense"]
+    return {recipe: {name: round(float(speedup[recipe, method, percent]), 2)
+                     for name, method, percent in HEADLINE[1:]
+                     if (recipe, method, percent) in speedup.index}
+            for recipe in rows["recipe"].unique()}
 
 
 def benchmark_metrics(rows: pd.DataFrame,

@@ -57,3 +57,52 @@ def test_headline_picks_magnitude_means_and_marks_missing_k():
 def test_aggregate_names_missing_columns():
     with pytest.raises(ValueError, match=r"lack the columns \['recipe', 'seed'\]"):
         aggregate.aggregate_seeds(_results().drop(columns=["recipe", "seed"]))
+
+
+def _benchmark_rows():
+    columns = ["recipe", "method", "k", "batch_size", "plan", "speedup_vs_dense",
+               "speedup_vs_fastest_dense", "is_fastest"]
+    return pd.DataFrame([
+        ("adam", "unit", 50, 256, "compact_dense", 2.0, 1.5, True),  # Listed before weight k90.
+        ("adam", "unit", 50, 256, "masked_dense", 1.0, 0.75, False),
+        ("adam", "weight", 90, 256, "masked_ort", 1.2, 1.0, False),
+        ("adam", "weight", 90, 256, "kernel_csr", 4.256, 3.547, True),
+        ("adam", "weight", 90, 1, "mkl_csr", 2.347, 2.001, True),
+        ("adam", "weight", 99, 256, "compact_csr", 9.0, 8.0, True),  # Not a headline case.
+        ("l1", "weight", 95, 256, "kernel_csr", 6.0, 5.0, True),
+    ], columns=columns)
+
+
+def test_headline_speedups_follow_the_headline_order_per_recipe():
+    speedups = aggregate.headline_speedups(_benchmark_rows(), 256)
+    assert speedups == {"adam": {"weight_k90": 4.26, "unit_k50": 2.0}, "l1": {"weight_k95": 6.0}}
+    assert list(speedups["adam"]) == ["weight_k90", "unit_k50"]
+    assert aggregate.headline_speedups(_benchmark_rows(), 8) == {"adam": {}, "l1": {}}
+
+
+def test_benchmark_metrics_take_the_fastest_plan_of_each_case_and_batch():
+    rows = _benchmark_rows()
+    metrics = aggregate.benchmark_metrics(rows[rows["recipe"] == "adam"],
+                                          [("weight", 90), ("unit", 90)], [1, 256])
+    assert metrics == {
+        "weight_k90_batch1": {"speedup_vs_dense": 2.35, "speedup_vs_fastest_dense": 2.0},
+        "weight_k90_batch256": {"speedup_vs_dense": 4.26, "speedup_vs_fastest_dense": 3.55}}
+
+
+def test_fastest_rows_refuse_text_flags():
+    rows = _benchmark_rows()
+    assert list(aggregate.fastest_rows(rows)["plan"]) == [
+        "compact_dense", "kernel_csr", "mkl_csr", "compact_csr", "kernel_csr"]
+    with pytest.raises(ValueError, match="is_fastest must be a bool column"):
+        aggregate.fastest_rows(rows.astype({"is_fastest": str}))
+
+
+def test_recipe_table_lays_out_percent_statistics_and_speedups():
+    table = aggregate.recipe_table(aggregate.aggregate_seeds(_results()),
+                                   {"adam": {"weight_k90": 4.26}})
+    adam = table.set_index("recipe").loc["adam"]
+    assert (adam.weight_k90_mean, adam.weight_k90_std) == pytest.approx((60.0, 10.0))
+    assert (adam.weight_k90_min, adam.weight_k90_max) == pytest.approx((50.0, 70.0))
+    assert adam.dense_mean == pytest.approx(89.0)
+    assert adam.weight_k90_speedup == 4.26
+    assert table.set_index("recipe").loc["l1"].isna()["weight_k90_speedup"]
