@@ -1,8 +1,9 @@
-"""Compact networks on disk, each matrix in its smallest encoding, checked when read back.
+"""Networks on disk, checked when read back: dense checkpoints and compact artifacts.
 
-An encoding is ``dense``; ``csr`` (row pointers and column indices in the narrowest integer
-type that holds them); or ``bitmask`` (one bit per position plus the non-zero values), which
-wins at moderate sparsity. ``torch.load(weights_only=True)`` reads the files.
+A compact artifact stores each matrix in its smallest encoding: ``dense``; ``csr`` (row
+pointers and column indices in the narrowest integer type that holds them); or ``bitmask``
+(one bit per position plus the non-zero values), which wins at moderate sparsity.
+``torch.load(weights_only=True)`` reads both kinds of file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from prunekit import compact, errors, files
+from prunekit import compact, errors, files, model
 
 FORMAT = "prunekit.compact/1"
 _FIX = "run the prune stage again (dvc repro prune)"
@@ -21,6 +22,10 @@ _FIX = "run the prune stage again (dvc repro prune)"
 
 class ArtifactError(errors.InputError):
     """Raised when a compact artifact is missing, unreadable or inconsistent."""
+
+
+class CheckpointError(errors.InputError):
+    """A model file is missing, unreadable or of another architecture."""
 
 
 def _narrowest_index_dtype(upper_bound: int) -> torch.dtype:
@@ -168,3 +173,39 @@ def load_compact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: s
         raise ArtifactError(f"{path}: matrix shapes disagree with the kept neurons; {_FIX}")
     return compact.CompactNetwork(layer_sizes=tuple(layer_sizes), kept_units=kept,
                                   weights=weights)
+
+
+def load_weights(path: str | pathlib.Path, hidden_sizes: Sequence[int] | None = None
+                 ) -> list[torch.Tensor]:
+    """Loads a dense checkpoint's weight matrices, float32 on the CPU, first layer first.
+
+    With ``hidden_sizes`` None, any well-formed chain from 784 inputs to 10 logits is accepted.
+
+    Raises:
+        CheckpointError: If the file is missing, unreadable, or not an MLP of the expected sizes.
+    """
+    fix = "run the train stage again (dvc repro train)"
+    state = files.load_checkpoint(path, CheckpointError, fix)
+    if not isinstance(state, dict) or not state:
+        raise CheckpointError(f"{path} does not hold a state dict; {fix}")
+    expected_keys = [model.weight_key(index) for index in range(len(state))]
+    if sorted(state) != sorted(expected_keys):
+        raise CheckpointError(f"{path} has keys {sorted(state)}, expected {expected_keys} "
+                              f"(bias-free MLP weights only); {fix}")
+    weights = [state[key] for key in expected_keys]
+    if not all(isinstance(weight, torch.Tensor) and weight.is_floating_point()
+               for weight in weights):
+        raise CheckpointError(f"{path} holds entries that are not floating-point tensors; {fix}")
+    shapes = [tuple(weight.shape) for weight in weights]
+    matrices = all(weight.ndim == 2 for weight in weights)
+    chained = matrices and all(later.shape[1] == earlier.shape[0]
+                               for earlier, later in zip(weights[:-1], weights[1:], strict=True))
+    if not chained or shapes[0][1] != model.INPUT_SIZE or shapes[-1][0] != model.NUM_CLASSES:
+        raise CheckpointError(f"{path} holds matrices of shapes {shapes}, which do not form an "
+                              f"MLP from {model.INPUT_SIZE} inputs to {model.NUM_CLASSES} "
+                              f"logits; {fix}")
+    found_sizes = [shape[0] for shape in shapes[:-1]]
+    if hidden_sizes is not None and found_sizes != list(hidden_sizes):
+        raise CheckpointError(f"{path} has hidden sizes {found_sizes}, but train.hidden_sizes is "
+                              f"{list(hidden_sizes)}; {fix}")
+    return [weight.to(torch.float32) for weight in weights]

@@ -1,4 +1,4 @@
-"""Stage outputs written atomically, and readers that name the fix for a bad file.
+"""Stage outputs written atomically, and readers that name the fix for a bad input file.
 
 A stage writes each output under a temporary name in its final folder (:class:`OutputSet`);
 only when the whole stage has succeeded are they renamed into place, metrics last, so no
@@ -153,22 +153,6 @@ def load_checkpoint(path: str | pathlib.Path, error: type[Exception], fix: str) 
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as cause:  # noqa: BLE001 - torch raises many types for a bad file.
         raise error(f"{path} is not a readable PyTorch checkpoint ({cause}); {fix}") from None
-
-
-def read_json(path: str | pathlib.Path) -> Any:
-    """Reads a JSON file.
-
-    Raises:
-        FileNotFoundError: If the file does not exist.
-        InvalidFileError: If it is not valid JSON.
-    """
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; run the stage that writes it (dvc repro)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InvalidFileError(f"{path} is not valid JSON ({error}); {_RERUN}") from None
 
 
 def read_table(path: str | pathlib.Path, numeric: Sequence[str] = ()) -> pandas.DataFrame:

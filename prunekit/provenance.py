@@ -1,4 +1,4 @@
-"""What produced a result: software versions, hardware, threads, data, peak memory and speed."""
+"""What produced a result: software versions, hardware, threads, data, peak memory, stage time."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import platform
 import resource
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -60,40 +59,3 @@ def run_record(device: torch.device | str, dataset: str | None = None,
     return {**measurements, "stage_seconds": round(time.perf_counter() - _IMPORTED, 1),
             "peak_memory_mib": round(peak_memory_mib(), 1),
             "provenance": describe(device, dataset)}
-
-
-def matmul_seconds_per_epoch(layer_shapes: Sequence[tuple[int, int]], num_samples: int,
-                             batch_size: int, device: torch.device, sample_batches: int = 20
-                             ) -> float:
-    """Times the matrix products of one training epoch on random data, a floor for its time.
-
-    Per weight matrix of shape ``(out, in)`` and batch: the forward product, the gradient of
-    the weight and, but for the first layer, that of the input. Times ``sample_batches`` full
-    batches after one warm-up batch and scales to the ``num_samples`` of an epoch.
-    """
-    batch_size = min(batch_size, num_samples)
-    weights = [torch.randn(shape, device=device) for shape in layer_shapes]
-    inputs = [torch.randn(batch_size, shape[1], device=device) for shape in layer_shapes]
-    grads = [torch.randn(batch_size, shape[0], device=device) for shape in layer_shapes]
-
-    def one_batch() -> None:
-        """Runs one batch's forward and backward products, discarding the results."""
-        for index, (weight, layer_input, grad_output) in enumerate(
-                zip(weights, inputs, grads, strict=True)):
-            layer_input @ weight.T  # Forward.
-            grad_output.T @ layer_input  # Gradient of the weight.
-            if index > 0:
-                grad_output @ weight  # Gradient of the input.
-
-    def synchronize() -> None:
-        """Waits for the products queued on a CUDA device."""
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    one_batch()
-    synchronize()
-    started = time.perf_counter()
-    for _ in range(sample_batches):
-        one_batch()
-    synchronize()
-    return (time.perf_counter() - started) / sample_batches * (num_samples / batch_size)

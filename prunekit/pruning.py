@@ -118,12 +118,6 @@ def keep_masks(weights: Sequence[torch.Tensor], method: str, percent: float,
     return [*masks, torch.ones_like(weights[-1], dtype=torch.bool)]
 
 
-def random_keep_masks(weights: Sequence[torch.Tensor], method: str, percent: float,
-                      generator: torch.Generator) -> list[torch.Tensor]:
-    """The random control of :func:`keep_masks`: as many removals, in a random order."""
-    return keep_masks(weights, method, percent, generator)
-
-
 def layer_keep_masks(weights: Sequence[torch.Tensor], method: str, percent: float, layer: int
                      ) -> list[torch.Tensor]:
     """Computes masks that prune matrix ``layer`` only, as :func:`keep_masks` would prune it.

@@ -17,7 +17,6 @@ from prunekit import compact, model, pruning
 
 logger = logging.getLogger(__name__)
 
-CONTROLS = ("magnitude", "random")
 ALL_LAYERS = "all"
 COLUMNS = ("method", "control", "scope", "draw", "k", "sparsity", "accuracy", "dead_units")
 
@@ -104,8 +103,8 @@ def sweep(weights: Sequence[torch.Tensor], images: torch.Tensor, labels: torch.T
                     result = dense
                 else:
                     if control == "random":
-                        masks = pruning.random_keep_masks(weights, method, percent,
-                                                          random_generator(random_seed, draw))
+                        masks = pruning.keep_masks(weights, method, percent,
+                                                   random_generator(random_seed, draw))
                     elif layer is None:
                         masks = magnitude
                     else:  # Matrix ``layer`` pruned as in ``magnitude``, the others intact.

@@ -51,13 +51,13 @@ def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib
 
     Raises:
         artifacts.ArtifactError: If a compact artifact is missing or not the expected one.
-        model.CheckpointError: If the dense checkpoint is missing or of other sizes.
+        artifacts.CheckpointError: If the dense checkpoint is missing or of other sizes.
         sparse_inference.PlanMismatchError: If a plan's logits differ from the masked
             network's beyond rounding.
     """
     sizes = model.layer_sizes(hidden_sizes)
     artifacts.check_artifacts(paths, sizes)  # Before any timing.
-    dense_weights = model.load_weights(dense_model, hidden_sizes)
+    dense_weights = artifacts.load_weights(dense_model, hidden_sizes)
     torch.set_num_threads(num_threads)
     check_images = benchmarking.random_images(CHECK_BATCH, sizes[0], SEED + 1)
     rows = []
@@ -87,7 +87,7 @@ def main() -> None:
         params.ParamsError: If params.yaml is invalid.
         errors.InputError: If the recipe is not in params.yaml.
         artifacts.ArtifactError: If a compact artifact is missing or not the expected one.
-        model.CheckpointError: If the dense model is missing or of another architecture.
+        artifacts.CheckpointError: If the dense model is missing or of another architecture.
         sparse_inference.PlanMismatchError: If a plan's logits differ from the masked
             network's beyond rounding.
     """

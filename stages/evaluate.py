@@ -4,7 +4,7 @@ import logging
 
 import pandas as pd
 
-from prunekit import cli, data, files, layout, model, params, provenance, pruning, sweep
+from prunekit import artifacts, cli, data, files, layout, params, provenance, pruning, sweep
 
 logger = logging.getLogger("evaluate")
 
@@ -31,7 +31,7 @@ def main() -> None:
     Raises:
         params.ParamsError: If params.yaml is invalid.
         errors.InputError: If the recipe or seed is not in params.yaml.
-        model.CheckpointError: If the dense model is missing or of another architecture.
+        artifacts.CheckpointError: If the dense model is missing or of another architecture.
         data.DatasetError: If a test file in data/idx/ is missing, corrupt or of another
             dataset.
     """
@@ -40,7 +40,7 @@ def main() -> None:
     recipe, seed = cli.network_arguments(list(train.recipes), train.seeds)
     cli.check_recipe_name(config.layer_sensitivity, list(train.recipes),
                           "prune.layer_sensitivity")
-    weights = model.load_weights(layout.dense_model(recipe, seed), train.hidden_sizes)
+    weights = artifacts.load_weights(layout.dense_model(recipe, seed), train.hidden_sizes)
     test_split = data.load_split(layout.DATA_DIR, dataset, train=False)
     table = sweep.sweep(weights, test_split.images, test_split.labels, config.k_list,
                         config.methods, config.random_draws, random_seed=seed,

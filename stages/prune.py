@@ -9,7 +9,6 @@ from prunekit import (
     data,
     files,
     layout,
-    model,
     params,
     provenance,
     pruning,
@@ -28,7 +27,7 @@ def main() -> None:
     Raises:
         params.ParamsError: If params.yaml is invalid.
         errors.InputError: If the recipe is not in params.yaml.
-        model.CheckpointError: If the dense model is missing or of another architecture.
+        artifacts.CheckpointError: If the dense model is missing or of another architecture.
         data.DatasetError: If a test file in data/idx/ is missing, corrupt or of another
             dataset.
         sparse_inference.PlanMismatchError: If a compact network does not reproduce its masked
@@ -38,7 +37,7 @@ def main() -> None:
     train, config = settings["train"], settings["prune"]
     recipe, _ = cli.network_arguments(list(train.recipes))
     dense_path = layout.dense_model(recipe, train.seeds[0])
-    dense_weights = model.load_weights(dense_path, train.hidden_sizes)
+    dense_weights = artifacts.load_weights(dense_path, train.hidden_sizes)
     images = data.load_split(layout.DATA_DIR, settings["download"].dataset,
                              train=False).images[:CHECK_IMAGES]
     dense_bytes = dense_path.stat().st_size

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import tqdm
 
-from prunekit import cli, data, files, layout, model, params, provenance, training
+from prunekit import cli, data, files, layout, model, params, provenance, timing, training
 
 logger = logging.getLogger("train")
 
@@ -54,7 +54,7 @@ def main() -> None:
     for bar in bars:
         bar.close()
     train_seconds = sum(result.seconds for result in history)
-    matmul_seconds = provenance.matmul_seconds_per_epoch(
+    matmul_seconds = timing.matmul_seconds_per_epoch(
         [tuple(weight.shape) for weight in network.weights()], num_samples, config.batch_size,
         device)
     seconds_per_epoch = train_seconds / config.epochs

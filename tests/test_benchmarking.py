@@ -1,5 +1,6 @@
 """Tests of the benchmark rows, their summaries and the benchmark stage."""
 
+import json
 import runpy
 import sys
 
@@ -173,7 +174,7 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, r
         runpy.run_path(str(REPO / "stages" / "benchmark.py"))["main"]()
     finally:
         torch.set_num_threads(threads)
-    log = files.read_json(layout.stage_log("benchmark", "adam"))
+    log = json.loads(layout.stage_log("benchmark", "adam").read_text())
     assert log["provenance"]["num_threads"] == 1
     assert log["provenance"]["torch_version"] == torch.__version__
     assert log["timing"]["rounds"] == 2

@@ -66,3 +66,16 @@ def test_the_closure_follows_imports_through_other_modules():
     assert {"prunekit/sparse_inference.py", "prunekit/engines.py",
             "prunekit/kernels.py"} <= closure
     assert "prunekit/kernels.py" not in import_closure(REPO / "stages" / "plot.py")
+
+
+SCIENCE = ("model", "pruning", "sweep", "compact", "sparse_inference", "engines", "kernels",
+           "timing", "benchmarking", "aggregate")
+CONFIGURATION_AND_FILES = ("params", "cli", "files", "artifacts", "layout", "data", "provenance")
+
+
+@pytest.mark.parametrize("name", SCIENCE)
+def test_science_modules_reach_no_configuration_or_file_io(name):
+    closure = import_closure(REPO / "prunekit" / f"{name}.py")
+    reached = {path.removeprefix("prunekit/").removesuffix(".py") for path in closure}
+    assert reached.isdisjoint(CONFIGURATION_AND_FILES)
+    assert not any(path.startswith("stages/") for path in closure)

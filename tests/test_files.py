@@ -41,14 +41,6 @@ def test_directory_output_holds_exactly_the_new_files(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["pruned"]
 
 
-def test_readers_name_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.json not found; run the stage"):
-        files.read_json(tmp_path / "missing.json")
-    (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(files.InvalidFileError, match="bad.json is not valid JSON"):
-        files.read_json(tmp_path / "bad.json")
-
-
 def test_csv_needs_rows(tmp_path):
     with pytest.raises(ValueError, match="no rows"):
         files.write_csv(tmp_path / "t.csv", [])

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import mlp_shapes, reference_logits
 
-from prunekit import model
+from prunekit import artifacts, model
 
 
 def test_mlp_has_the_given_sizes_and_no_biases():
@@ -35,38 +35,38 @@ def _save(path, weights):
 
 def test_load_weights_round_trip(tmp_path, random_weights):
     weights = random_weights(mlp_shapes([20, 10]))
-    loaded = model.load_weights(_save(tmp_path / "m.pt", weights), [20, 10])
+    loaded = artifacts.load_weights(_save(tmp_path / "m.pt", weights), [20, 10])
     assert all(torch.equal(a, b) for a, b in zip(loaded, weights, strict=True))
 
 
 def test_load_weights_rejects_other_hidden_sizes(tmp_path):
     path = _save(tmp_path / "m.pt", model.MLP([20, 10]).weights())
-    with pytest.raises(model.CheckpointError,
+    with pytest.raises(artifacts.CheckpointError,
                        match="hidden sizes \\[20, 10\\], but train.hidden_sizes is \\[20, 12\\]"):
-        model.load_weights(path, [20, 12])
+        artifacts.load_weights(path, [20, 12])
 
 
 def test_load_weights_rejects_biases_and_broken_chains(tmp_path):
     state = model.MLP([20]).state_dict()
     state["layers.0.bias"] = torch.zeros(20)
     torch.save(state, tmp_path / "bias.pt")
-    with pytest.raises(model.CheckpointError, match="bias-free MLP weights only"):
-        model.load_weights(tmp_path / "bias.pt")
+    with pytest.raises(artifacts.CheckpointError, match="bias-free MLP weights only"):
+        artifacts.load_weights(tmp_path / "bias.pt")
     broken = _save(tmp_path / "broken.pt", [torch.zeros(20, 784), torch.zeros(10, 21)])
-    with pytest.raises(model.CheckpointError, match="do not form an MLP"):
-        model.load_weights(broken)
+    with pytest.raises(artifacts.CheckpointError, match="do not form an MLP"):
+        artifacts.load_weights(broken)
 
 
 def test_load_weights_rejects_entries_that_are_not_float_tensors(tmp_path):
     for value in (3, torch.zeros(10, 784, dtype=torch.int64)):
         torch.save({"layers.0.weight": value}, tmp_path / "odd.pt")
-        with pytest.raises(model.CheckpointError, match="not floating-point tensors"):
-            model.load_weights(tmp_path / "odd.pt")
+        with pytest.raises(artifacts.CheckpointError, match="not floating-point tensors"):
+            artifacts.load_weights(tmp_path / "odd.pt")
 
 
 def test_load_weights_rejects_garbage_and_missing_files(tmp_path):
     (tmp_path / "garbage.pt").write_bytes(b"\x00" * 100)
-    with pytest.raises(model.CheckpointError, match="not a readable PyTorch checkpoint"):
-        model.load_weights(tmp_path / "garbage.pt")
-    with pytest.raises(model.CheckpointError, match="not found; run the train stage"):
-        model.load_weights(tmp_path / "missing.pt")
+    with pytest.raises(artifacts.CheckpointError, match="not a readable PyTorch checkpoint"):
+        artifacts.load_weights(tmp_path / "garbage.pt")
+    with pytest.raises(artifacts.CheckpointError, match="not found; run the train stage"):
+        artifacts.load_weights(tmp_path / "missing.pt")

@@ -122,8 +122,7 @@ def test_random_control_prunes_as_many_as_magnitude_pruning_per_matrix(method):
     weights = _chain()
     for percent, expected in KEPT_BY_MAGNITUDE[method].items():
         magnitude = pruning.keep_masks(weights, method, percent)
-        random = pruning.random_keep_masks(weights, method, percent,
-                                           torch.Generator().manual_seed(0))
+        random = pruning.keep_masks(weights, method, percent, torch.Generator().manual_seed(0))
         assert [int(mask.sum()) for mask in magnitude] == expected
         assert [int(mask.sum()) for mask in random] == expected
         assert random[-1].all()
@@ -135,8 +134,8 @@ def test_random_control_is_seeded_nested_across_percents_and_not_magnitude():
     weight = [torch.arange(1.0, 1001.0).reshape(25, 40), torch.ones(2, 25)]
 
     def masks(percent, seed):
-        return pruning.random_keep_masks(weight, "weight", percent,
-                                         torch.Generator().manual_seed(seed))[0]
+        return pruning.keep_masks(weight, "weight", percent,
+                                  torch.Generator().manual_seed(seed))[0]
 
     assert torch.equal(masks(50, seed=3), masks(50, seed=3))
     assert not torch.equal(masks(50, seed=3), masks(50, seed=4))

@@ -37,8 +37,8 @@ def test_every_row_matches_the_plainly_masked_network(network_and_data):
         if row.k == 0:
             masks = [torch.ones_like(weight, dtype=torch.bool) for weight in weights]
         elif row.control == "random":
-            masks = pruning.random_keep_masks(weights, row.method, row.k,
-                                              sweep.random_generator(5, row.draw))
+            masks = pruning.keep_masks(weights, row.method, row.k,
+                                       sweep.random_generator(5, row.draw))
         elif row.scope == "all":
             masks = pruning.keep_masks(weights, row.method, row.k)
         else:
@@ -58,10 +58,8 @@ def test_random_draws_differ_and_repeat_for_a_seed(network_and_data):
     again = sweep.sweep(weights, images, labels, [90], methods=["unit"], random_draws=2,
                         random_seed=1, single_layers=False)
     assert first.equals(again)
-    assert not torch.equal(pruning.random_keep_masks(weights, "unit", 90,
-                                                     sweep.random_generator(1, 0))[0],
-                           pruning.random_keep_masks(weights, "unit", 90,
-                                                     sweep.random_generator(1, 1))[0])
+    assert not torch.equal(pruning.keep_masks(weights, "unit", 90, sweep.random_generator(1, 0))[0],
+                           pruning.keep_masks(weights, "unit", 90, sweep.random_generator(1, 1))[0])
 
 
 def test_dead_units_counts_what_compaction_removes(random_images):
