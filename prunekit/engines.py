@@ -8,7 +8,6 @@ measurements: docs/inference-notes.md and docs/benchmark.md.
 
 from __future__ import annotations
 
-import concurrent.futures
 import ctypes
 import functools
 import glob
@@ -302,7 +301,7 @@ def _pack_csr(matrices: Sequence[torch.Tensor], flags: Sequence[int] | None = No
 
     Args:
         matrices: The (out, in) matrices (column indices are the matrices' own).
-        flags: Per matrix, pass flags of ``kernels.forward_tiles``; None leaves them out.
+        flags: Per matrix, pass flags of ``forward_batch`` (kernels.c); None leaves them out.
 
     Returns:
         Row pointers (int32), column indices (int32), values (float32), rows per matrix, and
@@ -325,7 +324,7 @@ def _pack_csr(matrices: Sequence[torch.Tensor], flags: Sequence[int] | None = No
 
 def _column_blocks(weights: Sequence[torch.Tensor], block_columns: int,
                    flag_values: tuple[int, int, int]) -> tuple[list[torch.Tensor], list[int]]:
-    """Splits each matrix into passes over blocks of its columns, for ``forward_tiles``.
+    """Splits each matrix into passes over blocks of its columns, for ``forward_batch``.
 
     Args:
         weights: The (out, in) matrices, first layer first.
@@ -357,7 +356,7 @@ class KernelForward:
         weights: The (out, in) matrices, first layer first.
         input_units: Indices of the input pixels the first matrix reads, or None for all.
         num_threads: 1, or more to split batches of several tiles between the calling thread
-            and worker threads (batch 1 runs on the calling thread).
+            and threads the kernel starts for the call (batch 1 runs on the calling thread).
         block_columns: Input columns per pass of the tiled kernel.
 
     Raises:
@@ -380,35 +379,26 @@ class KernelForward:
         self._passes = len(passes)
         self._width = max(max(weight.shape) for weight in weights)
         self._outputs = weights[-1].shape[0]
-        self._input_units = None if input_units is None else input_units.numpy()
+        self._input_units = (None if input_units is None
+                             else np.ascontiguousarray(input_units.numpy(), dtype=np.int64))
+        self._units_pointer = None if input_units is None else self._input_units.ctypes.data
+        self._inputs = weights[0].shape[1]
         self._num_threads = num_threads
-        self._pool = (concurrent.futures.ThreadPoolExecutor(num_threads - 1)
-                      if num_threads > 1 else None)
-        self._work = [np.zeros(2 * self._width * self._tile, dtype=np.float32)
-                      for _ in range(num_threads)]
+        self._work = np.zeros(num_threads * 2 * self._width * self._tile, dtype=np.float32)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Runs the network; ``images`` is (batch, all inputs), the logits (batch, 10)."""
-        inputs = np.ascontiguousarray(_select_inputs(images, self._input_units))
-        batch, width = inputs.shape
+        array = np.ascontiguousarray(images.detach().cpu().to(torch.float32).numpy())
+        batch, image_width = array.shape
         logits = np.empty((batch, self._outputs), dtype=np.float32)
         if batch == 1:
-            self._library.forward_vector(inputs.ctypes.data, width, *self._pointers,
-                                         self._layers, self._work[0].ctypes.data, self._width,
-                                         logits.ctypes.data)
-            return torch.from_numpy(logits)
-        tiles = -(-batch // self._tile)
-        parts = min(self._num_threads, tiles)
-        split = -(-tiles // parts)
-
-        def run(part: int) -> None:
-            self._library.forward_tiles(
-                inputs.ctypes.data, batch, width, *self._blocked_pointers, self._passes,
-                self._work[part].ctypes.data, self._width, part * split,
-                min((part + 1) * split, tiles), logits.ctypes.data)
-
-        futures = [self._pool.submit(run, part) for part in range(1, parts)]
-        run(0)
-        for future in futures:
-            future.result()
+            self._library.forward_vector(array.ctypes.data, self._units_pointer, self._inputs,
+                                         *self._pointers, self._layers, self._work.ctypes.data,
+                                         self._width, logits.ctypes.data)
+        else:
+            # A thread the kernel could not start leaves its tiles to the calling thread.
+            self._library.forward_batch(
+                array.ctypes.data, batch, image_width, self._units_pointer, self._inputs,
+                *self._blocked_pointers, self._passes, self._work.ctypes.data, self._width,
+                self._num_threads, logits.ctypes.data)
         return torch.from_numpy(logits)

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 
 SOURCE = pathlib.Path(__file__).with_name("kernels.c")
-FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-shared", "-fPIC")
+FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-pthread", "-shared", "-fPIC")
 TILE = 64  # Images per tile; must match TILE in kernels.c.
 # Pass flags of forward_tiles; must match kernels.c.
 ACCUMULATE, END_OF_LAYER, APPLY_RELU = 1, 2, 4
@@ -49,7 +49,7 @@ def library() -> ctypes.CDLL:
     """Compiles the kernels unless cached, loads them once and declares their signatures.
 
     Returns:
-        The loaded library with ``forward_vector`` and ``forward_tiles``.
+        The loaded library with ``forward_vector`` and ``forward_batch``.
 
     Raises:
         KernelUnavailableError: If there is no C compiler or compiling fails.
@@ -71,12 +71,12 @@ def _load(path: pathlib.Path) -> ctypes.CDLL:
     """Loads a compiled library once and declares its functions' signatures."""
     loaded = ctypes.CDLL(str(path))
     pointer, integer = ctypes.c_void_p, ctypes.c_int64
-    loaded.forward_vector.argtypes = [pointer, integer, *[pointer] * 6, integer, pointer,
-                                      integer, pointer]
+    loaded.forward_vector.argtypes = [pointer, pointer, integer, *[pointer] * 6, integer,
+                                      pointer, integer, pointer]
     loaded.forward_vector.restype = None
-    loaded.forward_tiles.argtypes = [pointer, integer, integer, *[pointer] * 7, integer,
-                                     pointer, integer, integer, integer, pointer]
-    loaded.forward_tiles.restype = None
+    loaded.forward_batch.argtypes = [pointer, integer, integer, pointer, integer,
+                                     *[pointer] * 7, integer, pointer, integer, integer, pointer]
+    loaded.forward_batch.restype = ctypes.c_int64
     return loaded
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import mlp_shapes, reference_logits
 
-from prunekit import compact, kernels, pruning, sparse_inference
+from prunekit import compact, engines, kernels, pruning, sparse_inference
 
 SMALL = mlp_shapes([64, 48, 32])
 DEFAULT = mlp_shapes([1000, 1000, 500, 200])
@@ -138,3 +138,17 @@ def test_kernel_plan_is_left_out_without_a_compiler(monkeypatch, caplog, random_
     plans = sparse_inference.compact_plans(compact.compact(masked), num_threads=1)
     assert "kernel_csr" not in plans and "mkl_csr" in plans
     assert "no C compiler" in caplog.text
+
+
+def test_kernel_threads_share_any_batch_and_read_only_the_kept_pixels(random_weights,
+                                                                      random_images):
+    masked = pruning.prune(random_weights(SMALL), "weight", 90)
+    network = compact.compact(masked)
+    assert network.input_units() is not None  # Some pixels are read by nobody.
+    forward = engines.KernelForward(network.weights, network.input_units(), num_threads=3)
+    # 4, 1, 3 and 2 tiles of 64: the kernel's worker threads, kept between calls, get every
+    # share of a batch, or none.
+    for batch_size in (256, 1, 64, 130, 200, 70):
+        inputs = random_images(batch_size)
+        torch.testing.assert_close(forward(inputs), reference_logits(masked, inputs),
+                                   rtol=1e-4, atol=1e-5, msg=f"batch {batch_size}")
