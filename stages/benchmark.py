@@ -8,11 +8,17 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import onnxruntime
-import torch
-import tqdm
+# Before PyTorch loads OpenMP: its threads (and MKL's, on the same runtime) spin about 0.2 ms
+# after a parallel region instead of several, so a PyTorch plan's idle threads no longer slow
+# the plan timed after it (the kernel plan took 1.4-2x its own time right after a PyTorch
+# block), while PyTorch's own back-to-back calls run as fast as before (docs/benchmark.md).
+os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
-from prunekit import (
+import onnxruntime  # noqa: E402
+import torch  # noqa: E402
+import tqdm  # noqa: E402
+
+from prunekit import (  # noqa: E402
     artifacts,
     benchmarking,
     cli,
@@ -111,6 +117,7 @@ def main() -> None:
         timing={"rounds": policy.rounds, "block_seconds": policy.block_seconds,
                 "load_average_at_start": round(load_average, 2),
                 "load_average_at_end": round(os.getloadavg()[0], 2),
+                "gomp_spincount": os.environ["GOMP_SPINCOUNT"],
                 "wall_seconds": round(time.perf_counter() - started, 1)})
     with files.replace_together() as outputs:
         files.write_csv(outputs.file(layout.benchmark_table(recipe)), rows)
