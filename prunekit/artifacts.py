@@ -9,7 +9,7 @@ pointers and column indices in the narrowest integer type that holds them); or `
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -118,15 +118,14 @@ def save_compact(path: str | pathlib.Path, network: compact.CompactNetwork, meth
     return counts
 
 
-def read_artifact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: str,
-                  percent: float) -> dict:
-    """Reads an artifact without decoding it and checks it is the expected one.
+def check_artifact(saved: object, path: str | pathlib.Path, layer_sizes: Sequence[int],
+                   method: str, percent: float) -> dict:
+    """Checks a loaded artifact, not yet decoded, is the expected one, and returns it.
 
     Raises:
-        ArtifactError: If the file is missing, unreadable, of another format, or made from
-            another architecture, method or percentage.
+        ArtifactError: If it is of another format, or made from another architecture, method
+            or percentage.
     """
-    saved = files.load_checkpoint(path, ArtifactError, _FIX)
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise ArtifactError(f"{path} is not a {FORMAT} artifact; {_FIX}")
     sizes = list(saved.get("layer_sizes", []))
@@ -143,25 +142,12 @@ def read_artifact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: 
     return saved
 
 
-def check_artifacts(paths: Mapping[tuple[str, float], pathlib.Path],
-                    layer_sizes: Sequence[int]) -> None:
-    """Checks, before any work, every artifact (by ``(method, percent)``) a stage will need.
+def decode_artifact(saved: dict, path: str | pathlib.Path) -> compact.CompactNetwork:
+    """Decodes an artifact passed by :func:`check_artifact` into its compact network.
 
     Raises:
-        ArtifactError: For the first artifact that is missing or not the expected one.
+        ArtifactError: If a matrix is inconsistent or disagrees with the kept neurons.
     """
-    for (method, percent), path in paths.items():
-        read_artifact(path, layer_sizes, method, percent)
-
-
-def load_compact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: str,
-                 percent: float) -> compact.CompactNetwork:
-    """Loads a network saved by :func:`save_compact` and checks it is the expected one.
-
-    Raises:
-        ArtifactError: If the file is missing, unreadable, inconsistent, or another network's.
-    """
-    saved = read_artifact(path, layer_sizes, method, percent)
     try:
         weights = tuple(decode_matrix(matrix) for matrix in saved["matrices"])
     except ArtifactError as error:
@@ -171,8 +157,19 @@ def load_compact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: s
                        for index, weight in enumerate(weights))
     if not shapes_match:
         raise ArtifactError(f"{path}: matrix shapes disagree with the kept neurons; {_FIX}")
-    return compact.CompactNetwork(layer_sizes=tuple(layer_sizes), kept_units=kept,
+    return compact.CompactNetwork(layer_sizes=tuple(saved["layer_sizes"]), kept_units=kept,
                                   weights=weights)
+
+
+def load_compact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: str,
+                 percent: float) -> compact.CompactNetwork:
+    """Loads a network saved by :func:`save_compact` and checks it is the expected one.
+
+    Raises:
+        ArtifactError: If the file is missing, unreadable, inconsistent, or another network's.
+    """
+    saved = files.load_checkpoint(path, ArtifactError, _FIX)
+    return decode_artifact(check_artifact(saved, path, layer_sizes, method, percent), path)
 
 
 def load_weights(path: str | pathlib.Path, hidden_sizes: Sequence[int] | None = None

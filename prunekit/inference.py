@@ -78,7 +78,8 @@ def load(path: str | pathlib.Path, batch_size: int = 1, plan: str | None = None,
     if not isinstance(saved, dict) or not {"method", "percent", "layer_sizes"} <= set(saved):
         raise artifacts.ArtifactError(f"{path} is not a compact artifact")
     method, percent = saved["method"], saved["percent"]
-    network = artifacts.load_compact(path, saved["layer_sizes"], method, percent)
+    network = artifacts.decode_artifact(
+        artifacts.check_artifact(saved, path, saved["layer_sizes"], method, percent), path)
     if table is None:
         table = pathlib.Path(path).parent.parent / layout.BENCHMARK_FILE
     chosen = plan or fastest_plan(table, method, percent, batch_size) or DEFAULT_PLAN

@@ -123,6 +123,12 @@ def summarize(durations: Sequence[float]) -> dict[str, float | int]:
             "max_ms": float(milliseconds.max()), "rounds": len(durations)}
 
 
+def synchronize(device: torch.device) -> None:
+    """Waits for the work queued on a CUDA device, so that wall-clock timings are complete."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def matmul_seconds_per_epoch(layer_shapes: Sequence[tuple[int, int]], num_samples: int,
                              batch_size: int, device: torch.device, sample_batches: int = 20
                              ) -> float:
@@ -146,15 +152,10 @@ def matmul_seconds_per_epoch(layer_shapes: Sequence[tuple[int, int]], num_sample
             if index > 0:
                 grad_output @ weight  # Gradient of the input.
 
-    def synchronize() -> None:
-        """Waits for the products queued on a CUDA device."""
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     one_batch()
-    synchronize()
+    synchronize(device)
     started = time.perf_counter()
     for _ in range(sample_batches):
         one_batch()
-    synchronize()
+    synchronize(device)
     return (time.perf_counter() - started) / sample_batches * (num_samples / batch_size)

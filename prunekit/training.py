@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from prunekit import data
+from prunekit import data, timing
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def fit(model: nn.Module, train_split: data.Split, test_split: data.Split, epoch
         train_loss, train_accuracy = train_epoch(model, optimizer, scheduler, train_split,
                                                  batch_size, generator, progress,
                                                  recipe.l1, recipe.group_lasso)
-        _synchronize(train_split.images.device)
+        timing.synchronize(train_split.images.device)
         seconds = time.perf_counter() - started
         model.eval()
         test_loss, test_accuracy = evaluate_logits(model, test_split)
@@ -247,9 +247,3 @@ def fit(model: nn.Module, train_split: data.Split, test_split: data.Split, epoch
         logger.info("epoch %d/%d: train loss %.4f, test accuracy %.4f (%.1f s)", epoch, epochs,
                     train_loss, test_accuracy, seconds)
     return history
-
-
-def _synchronize(device: torch.device) -> None:
-    """Waits for the work queued on a CUDA device, so that wall-clock timings are complete."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

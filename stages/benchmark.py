@@ -62,15 +62,16 @@ def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib
             network's beyond rounding.
     """
     sizes = model.layer_sizes(hidden_sizes)
-    artifacts.check_artifacts(paths, sizes)  # Before any timing.
+    networks = {(method, percent): artifacts.load_compact(path, sizes, method, percent)
+                for (method, percent), path in paths.items()}  # All checked before any timing.
     dense_weights = artifacts.load_weights(dense_model, hidden_sizes)
     torch.set_num_threads(num_threads)
     check_images = benchmarking.random_images(CHECK_BATCH, sizes[0], SEED + 1)
     rows = []
     with torch.inference_mode():
-        for method, percent in tqdm.tqdm(paths, desc="benchmark", unit="network",
-                                          disable=not sys.stderr.isatty()):
-            network = artifacts.load_compact(paths[method, percent], sizes, method, percent)
+        for (method, percent), network in tqdm.tqdm(networks.items(), desc="benchmark",
+                                                    unit="network",
+                                                    disable=not sys.stderr.isatty()):
             masked = pruning.prune(dense_weights, method, percent)
             plans = sparse_inference.build_plans(masked, network, num_threads=num_threads)
             sparse_inference.verify_plans(plans, check_images)

@@ -57,5 +57,4 @@ def test_load_rejects_wrong_architecture_and_garbage(tmp_path, random_weights):
     with pytest.raises(artifacts.ArtifactError, match="not a readable PyTorch checkpoint"):
         artifacts.load_compact(garbage, sizes, "weight", 0)
     with pytest.raises(artifacts.ArtifactError, match="missing.pt not found; run the prune"):
-        artifacts.check_artifacts({("weight", 0): path, ("unit", 0): tmp_path / "missing.pt"},
-                                sizes)
+        artifacts.load_compact(tmp_path / "missing.pt", sizes, "unit", 0)
