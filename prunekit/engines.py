@@ -2,8 +2,9 @@
 
 Each back end is a callable from float32 images (batch, inputs) to logits (batch, 10), built
 once from the (out, in) matrices; :mod:`prunekit.sparse_inference` turns them into plans. None
-leaves threads spinning after a call, which would slow whatever runs next. Design and
-measurements: docs/inference-notes.md and docs/benchmark.md.
+leaves threads spinning for long after a call, which would slow whatever runs next (the
+kernel's workers spin 0.1 ms). Design and measurements: docs/inference-notes.md and
+docs/benchmark.md.
 """
 
 from __future__ import annotations
@@ -39,9 +40,14 @@ def _csr_numpy(weight: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray
             _float32(values))
 
 
+def _images_array(images: torch.Tensor) -> np.ndarray:
+    """Returns images as a float32 NumPy array on the CPU, sharing memory where it can."""
+    return images.detach().cpu().to(torch.float32).numpy()
+
+
 def _select_inputs(images: torch.Tensor, input_units: np.ndarray | None) -> np.ndarray:
     """Returns the columns of ``images`` the network reads (all for None) as float32 NumPy."""
-    array = images.detach().cpu().to(torch.float32).numpy()
+    array = _images_array(images)
     return array if input_units is None else array[:, input_units]
 
 
@@ -70,7 +76,7 @@ class OrtForward:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Runs the network; ``images`` is (batch, all inputs), the logits (batch, 10)."""
-        (logits,) = self._session.run(None, {"images": _select_inputs(images, None)})
+        (logits,) = self._session.run(None, {"images": _images_array(images)})
         return torch.from_numpy(logits)
 
 
@@ -356,7 +362,8 @@ class KernelForward:
         weights: The (out, in) matrices, first layer first.
         input_units: Indices of the input pixels the first matrix reads, or None for all.
         num_threads: 1, or more to split batches of several tiles between the calling thread
-            and threads the kernel starts for the call (batch 1 runs on the calling thread).
+            and the kernel's worker threads, kept between calls (batch 1 runs on the calling
+            thread).
         block_columns: Input columns per pass of the tiled kernel.
 
     Raises:
@@ -383,13 +390,19 @@ class KernelForward:
                              else np.ascontiguousarray(input_units.numpy(), dtype=np.int64))
         self._units_pointer = None if input_units is None else self._input_units.ctypes.data
         self._inputs = weights[0].shape[1]
+        # The kernel reads pixels by index: narrower images must be refused here.
+        self._min_image_width = (self._inputs if input_units is None
+                                 else int(self._input_units.max(initial=-1)) + 1)
         self._num_threads = num_threads
         self._work = np.zeros(num_threads * 2 * self._width * self._tile, dtype=np.float32)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Runs the network; ``images`` is (batch, all inputs), the logits (batch, 10)."""
-        array = np.ascontiguousarray(images.detach().cpu().to(torch.float32).numpy())
+        array = np.ascontiguousarray(_images_array(images))
         batch, image_width = array.shape
+        if image_width < self._min_image_width:
+            raise ValueError(f"images of {image_width} pixels, the network reads "
+                             f"{self._min_image_width}")
         logits = np.empty((batch, self._outputs), dtype=np.float32)
         if batch == 1:
             self._library.forward_vector(array.ctypes.data, self._units_pointer, self._inputs,

@@ -152,3 +152,7 @@ def test_kernel_threads_share_any_batch_and_read_only_the_kept_pixels(random_wei
         inputs = random_images(batch_size)
         torch.testing.assert_close(forward(inputs), reference_logits(masked, inputs),
                                    rtol=1e-4, atol=1e-5, msg=f"batch {batch_size}")
+    narrow = int(network.input_units().max())  # Too few pixels: the last one read is missing.
+    for batch_size in (1, 70):
+        with pytest.raises(ValueError, match="the network reads"):
+            forward(random_images(batch_size)[:, :narrow])
