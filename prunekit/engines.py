@@ -21,10 +21,6 @@ import torch
 
 from prunekit import compact
 
-# Input columns per pass of the tiled kernel: 256 activation rows of a 64-image tile (64 KiB),
-# the fastest block measured (docs/inference-notes.md).
-BLOCK_COLUMNS = 256
-
 
 def _float32(array: torch.Tensor | np.ndarray) -> np.ndarray:
     """Returns a C-contiguous float32 NumPy copy of a tensor or array."""
@@ -33,7 +29,7 @@ def _float32(array: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.array(array, dtype=np.float32, order="C", copy=True)
 
 
-def _csr_numpy(weight: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def csr_numpy(weight: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns a matrix's CSR row pointers and columns (int32, as MKL takes them) and values."""
     row_pointers, columns, values = compact.csr_arrays(weight)
     return (row_pointers.numpy().astype(np.int32), columns.numpy().astype(np.int32),
@@ -212,7 +208,7 @@ class _MklMatrix:
     def __init__(self, library: ctypes.CDLL, weight: torch.Tensor, batch_size: int):
         self.rows, self.columns = weight.shape
         self._library = library
-        self._row_pointers, self._column_indices, self._values = _csr_numpy(weight)
+        self._row_pointers, self._column_indices, self._values = csr_numpy(weight)
         self.handle = ctypes.c_void_p()
         _check(library.mkl_sparse_s_create_csr(
             ctypes.byref(self.handle), _INDEX_BASE_ZERO, self.rows, self.columns,
@@ -299,119 +295,3 @@ class MklForward:
                 np.maximum(out, 0.0, out=out)
             activations = out
         return torch.from_numpy(activations.T)
-
-
-def _pack_csr(matrices: Sequence[torch.Tensor], flags: Sequence[int] | None = None
-              ) -> tuple[np.ndarray, ...]:
-    """Concatenates the CSR arrays of several matrices, with per-matrix offsets.
-
-    Args:
-        matrices: The (out, in) matrices (column indices are the matrices' own).
-        flags: Per matrix, pass flags of ``forward_batch`` (kernels.c); None leaves them out.
-
-    Returns:
-        Row pointers (int32), column indices (int32), values (float32), rows per matrix, and
-        per matrix the offset of its row pointers and of its non-zeros (int64); then the
-        flags (int64) if given.
-    """
-    pointers, indices, values = [], [], []
-    pointer_offsets, nonzero_offsets = [0], [0]
-    for matrix in matrices:
-        for arrays, array in zip((pointers, indices, values), _csr_numpy(matrix), strict=True):
-            arrays.append(array)
-        pointer_offsets.append(pointer_offsets[-1] + len(pointers[-1]))
-        nonzero_offsets.append(nonzero_offsets[-1] + len(values[-1]))
-    packed = (np.concatenate(pointers), np.concatenate(indices), np.concatenate(values),
-              np.array([matrix.shape[0] for matrix in matrices], dtype=np.int64),
-              np.array(pointer_offsets[:-1], dtype=np.int64),
-              np.array(nonzero_offsets[:-1], dtype=np.int64))
-    return packed if flags is None else (*packed, np.array(flags, dtype=np.int64))
-
-
-def _column_blocks(weights: Sequence[torch.Tensor], block_columns: int,
-                   flag_values: tuple[int, int, int]) -> tuple[list[torch.Tensor], list[int]]:
-    """Splits each matrix into passes over blocks of its columns, for ``forward_batch``.
-
-    Args:
-        weights: The (out, in) matrices, first layer first.
-        block_columns: Columns per block.
-        flag_values: The ``ACCUMULATE``, ``END_OF_LAYER`` and ``APPLY_RELU`` flags.
-
-    Returns:
-        Per pass, the matrix with the columns outside its block zeroed, and its flags.
-    """
-    accumulate, end_of_layer, apply_relu = flag_values
-    passes, flags = [], []
-    for index, weight in enumerate(weights):
-        starts = range(0, max(weight.shape[1], 1), block_columns)
-        for number, start in enumerate(starts):
-            block = torch.zeros_like(weight)
-            block[:, start:start + block_columns] = weight[:, start:start + block_columns]
-            flag = accumulate if number else 0
-            if number == len(starts) - 1:
-                flag |= end_of_layer | (apply_relu if index < len(weights) - 1 else 0)
-            passes.append(block)
-            flags.append(flag)
-    return passes, flags
-
-
-class KernelForward:
-    """A ReLU MLP (no biases) run by the compiled CSR kernels of :mod:`prunekit.kernels`.
-
-    Args:
-        weights: The (out, in) matrices, first layer first.
-        input_units: Indices of the input pixels the first matrix reads, or None for all.
-        num_threads: 1, or more to split batches of several tiles between the calling thread
-            and the kernel's worker threads, kept between calls (batch 1 runs on the calling
-            thread).
-        block_columns: Input columns per pass of the tiled kernel.
-
-    Raises:
-        kernels.KernelUnavailableError: If the kernels cannot be compiled.
-    """
-
-    def __init__(self, weights: Sequence[torch.Tensor], input_units: torch.Tensor | None,
-                 num_threads: int, block_columns: int = BLOCK_COLUMNS):
-        from prunekit import kernels
-
-        self._library = kernels.library()
-        self._tile = kernels.TILE
-        self._packed = _pack_csr(weights)
-        self._pointers = [array.ctypes.data for array in self._packed]
-        self._layers = len(weights)
-        passes, flags = _column_blocks(weights, block_columns, (
-            kernels.ACCUMULATE, kernels.END_OF_LAYER, kernels.APPLY_RELU))
-        self._blocked = _pack_csr(passes, flags)
-        self._blocked_pointers = [array.ctypes.data for array in self._blocked]
-        self._passes = len(passes)
-        self._width = max(max(weight.shape) for weight in weights)
-        self._outputs = weights[-1].shape[0]
-        self._input_units = (None if input_units is None
-                             else np.ascontiguousarray(input_units.numpy(), dtype=np.int64))
-        self._units_pointer = None if input_units is None else self._input_units.ctypes.data
-        self._inputs = weights[0].shape[1]
-        # The kernel reads pixels by index: narrower images must be refused here.
-        self._min_image_width = (self._inputs if input_units is None
-                                 else int(self._input_units.max(initial=-1)) + 1)
-        self._num_threads = num_threads
-        self._work = np.zeros(num_threads * 2 * self._width * self._tile, dtype=np.float32)
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Runs the network; ``images`` is (batch, all inputs), the logits (batch, 10)."""
-        array = np.ascontiguousarray(_images_array(images))
-        batch, image_width = array.shape
-        if image_width < self._min_image_width:
-            raise ValueError(f"images of {image_width} pixels, the network reads "
-                             f"{self._min_image_width}")
-        logits = np.empty((batch, self._outputs), dtype=np.float32)
-        if batch == 1:
-            self._library.forward_vector(array.ctypes.data, self._units_pointer, self._inputs,
-                                         *self._pointers, self._layers, self._work.ctypes.data,
-                                         self._width, logits.ctypes.data)
-        else:
-            # A thread the kernel could not start leaves its tiles to the calling thread.
-            self._library.forward_batch(
-                array.ctypes.data, batch, image_width, self._units_pointer, self._inputs,
-                *self._blocked_pointers, self._passes, self._work.ctypes.data, self._width,
-                self._num_threads, logits.ctypes.data)
-        return torch.from_numpy(logits)

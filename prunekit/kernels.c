@@ -1,10 +1,12 @@
-/* Whole-network forward passes of a ReLU MLP without biases whose matrices are CSR.
+/* Whole-network forward passes of a ReLU MLP without biases, built by prunekit/kernels.py on
+ * first use (cc -O3 -march=native -pthread) and called through ctypes. The last layer gets no
+ * ReLU. Inputs are the images' full rows; the pixels the first matrix reads are gathered here
+ * rather than by a copy before the call.
  *
- * Every layer's CSR arrays are concatenated (row pointers, column indices, values); rows[l],
- * pointer_offsets[l] and nonzero_offsets[l] locate layer l in them. The last layer gets no
- * ReLU. Built by prunekit/kernels.py on first use (cc -O3 -march=native -pthread) and called
- * through ctypes. The inputs are the images' full rows; input_units (NULL: all) names the
- * pixels the first matrix reads, gathered here rather than by a copy before the call.
+ * forward_vector runs one image: every layer's rows are split between the calling thread and
+ * pool workers, each layer stored in the format that reads it fastest (rows, columns that
+ * skip zero activations, or dense). forward_batch runs a batch in tiles of 64 images, each
+ * matrix in CSR with the images innermost. Both share one pool of worker threads.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,9 +14,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __AVX2__
-#include <immintrin.h>
-#endif
 
 #define TILE 64 /* images per tile: eight 8-float vectors of accumulators per output row */
 
@@ -23,72 +22,11 @@ typedef int32_t mask8 __attribute__((vector_size(32), aligned(4)));
 
 #define RELU(a) ((a) = (vec8)((mask8)(a) & ((a) > zero)))
 
-/* One row's dot product with the activations: AVX2 gathers of 16 activations at a time where
- * the CPU has them (about twice as fast as scalar loads), four scalar partial sums otherwise. */
-static float sparse_dot(const int32_t *indices, const float *weights, int32_t position,
-                        int32_t stop, const float *activations) {
-    float total = 0.0f;
-#ifdef __AVX2__
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    for (; position + 16 <= stop; position += 16) {
-        const __m256i i0 = _mm256_loadu_si256((const __m256i *)(indices + position));
-        const __m256i i1 = _mm256_loadu_si256((const __m256i *)(indices + position + 8));
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(weights + position),
-                             _mm256_i32gather_ps(activations, i0, 4), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(weights + position + 8),
-                             _mm256_i32gather_ps(activations, i1, 4), a1);
-    }
-    a0 = _mm256_add_ps(a0, a1);
-    __m128 half = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
-    half = _mm_hadd_ps(half, half);
-    half = _mm_hadd_ps(half, half);
-    total = _mm_cvtss_f32(half);
-#endif
-    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-    for (; position + 4 <= stop; position += 4) {
-        s0 += weights[position] * activations[indices[position]];
-        s1 += weights[position + 1] * activations[indices[position + 1]];
-        s2 += weights[position + 2] * activations[indices[position + 2]];
-        s3 += weights[position + 3] * activations[indices[position + 3]];
-    }
-    for (; position < stop; ++position) s0 += weights[position] * activations[indices[position]];
-    return total + ((s0 + s1) + (s2 + s3));
-}
-
-/* Logits of one image: a sparse matrix-vector product per layer. work holds 2 * width floats. */
-void forward_vector(const float *image, const int64_t *input_units, int64_t inputs,
-                    const int32_t *row_pointers,
-                    const int32_t *column_indices, const float *values, const int64_t *rows,
-                    const int64_t *pointer_offsets, const int64_t *nonzero_offsets,
-                    int64_t layers, float *work, int64_t width, float *logits) {
-    float *current = work, *following = work + width;
-    if (input_units == NULL)
-        memcpy(current, image, (size_t)inputs * sizeof(float));
-    else
-        for (int64_t feature = 0; feature < inputs; ++feature)
-            current[feature] = image[input_units[feature]];
-    for (int64_t layer = 0; layer < layers; ++layer) {
-        const int32_t *pointers = row_pointers + pointer_offsets[layer];
-        const int32_t *indices = column_indices + nonzero_offsets[layer];
-        const float *weights = values + nonzero_offsets[layer];
-        const int relu = layer < layers - 1;
-        for (int64_t row = 0; row < rows[layer]; ++row) {
-            const float total = sparse_dot(indices, weights, pointers[row], pointers[row + 1],
-                                           current);
-            following[row] = relu && total < 0.0f ? 0.0f : total;
-        }
-        float *swap = current;
-        current = following;
-        following = swap;
-    }
-    memcpy(logits, current, (size_t)rows[layers - 1] * sizeof(float));
-}
-
 /* Adds to a row's 64 accumulators each non-zero weight times its activation row. Its own
  * function, so that the loop keeps every pointer in a register. */
 static inline __attribute__((always_inline)) void add_row(
         vec8 *r0, vec8 *r1, vec8 *r2, vec8 *r3, vec8 *r4, vec8 *r5, vec8 *r6, vec8 *r7,
-        const int32_t *restrict index, const int32_t *end, const float *restrict weight,
+        const uint16_t *restrict index, const uint16_t *end, const float *restrict weight,
         const float *restrict activations) {
     vec8 a0 = *r0, a1 = *r1, a2 = *r2, a3 = *r3, a4 = *r4, a5 = *r5, a6 = *r6, a7 = *r7;
     for (; index < end; ++index, ++weight) {
@@ -120,7 +58,7 @@ static inline __attribute__((always_inline)) void add_row(
  * stay in the L1 cache. work holds 2 * width * TILE floats. */
 static void forward_tiles(const float *images, int64_t batch, int64_t image_width,
                           const int64_t *input_units, int64_t inputs,
-                          const int32_t *row_pointers, const int32_t *column_indices,
+                          const int32_t *row_pointers, const uint16_t *column_indices,
                           const float *values, const int64_t *rows,
                           const int64_t *pointer_offsets, const int64_t *nonzero_offsets,
                           const int64_t *flags, int64_t passes, float *work, int64_t width,
@@ -140,7 +78,7 @@ static void forward_tiles(const float *images, int64_t batch, int64_t image_widt
         }
         for (int64_t pass = 0; pass < passes; ++pass) {
             const int32_t *pointers = row_pointers + pointer_offsets[pass];
-            const int32_t *indices = column_indices + nonzero_offsets[pass];
+            const uint16_t *indices = column_indices + nonzero_offsets[pass];
             const float *weights = values + nonzero_offsets[pass];
             const int accumulate = (flags[pass] & ACCUMULATE) != 0;
             const int relu = (flags[pass] & APPLY_RELU) != 0;
@@ -180,7 +118,8 @@ struct tile_range {
     int64_t batch, image_width;
     const int64_t *input_units;
     int64_t inputs;
-    const int32_t *row_pointers, *column_indices;
+    const int32_t *row_pointers;
+    const uint16_t *column_indices;
     const float *values;
     const int64_t *rows, *pointer_offsets, *nonzero_offsets, *flags;
     int64_t passes;
@@ -205,14 +144,16 @@ static void *run_tile_range(void *argument) {
 /* Worker threads kept between calls: starting a thread per call, or waking a sleeping one,
  * costs a virtual machine 0.1-0.3 ms, as much as a whole forward pass at high sparsity. After
  * a job a worker spins for SPIN_NANOSECONDS (so back-to-back calls find it awake), then
- * sleeps on a condition variable. One call at a time uses the pool (call_lock). */
+ * sleeps on a condition variable. One call at a time uses the pool (call_lock); the call
+ * sets `task`, which worker i runs as task(i). */
 static struct {
     pthread_mutex_t call_lock, lock;
     pthread_cond_t wake;
     pid_t owner; /* the process that started the workers; a forked child starts its own */
     int64_t workers, started_at[MAX_THREADS];
-    _Atomic int64_t generation, pending;
-    struct tile_range jobs[MAX_THREADS];
+    _Atomic int64_t generation, pending, arrived;
+    void (*task)(int64_t index);
+    struct tile_range ranges[MAX_THREADS];
 } pool = {.call_lock = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER,
           .wake = PTHREAD_COND_INITIALIZER};
 
@@ -235,7 +176,7 @@ static void *worker(void *argument) {
             pthread_mutex_unlock(&pool.lock);
         }
         seen = atomic_load(&pool.generation);
-        run_tile_range(&pool.jobs[index]);
+        pool.task(index);
         atomic_fetch_sub(&pool.pending, 1);
     }
     return NULL;
@@ -258,12 +199,27 @@ static int64_t start_workers(int64_t wanted) {
     return pool.workers;
 }
 
+/* Runs task(0) on the calling thread and task(i) on worker i for every worker, then waits for
+ * them all. Call with call_lock held and at least one worker started. */
+static void run_on_pool(void (*task)(int64_t index)) {
+    pool.task = task;
+    atomic_store(&pool.pending, pool.workers);
+    pthread_mutex_lock(&pool.lock);
+    atomic_fetch_add(&pool.generation, 1);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    task(0);
+    while (atomic_load(&pool.pending) > 0) __builtin_ia32_pause();
+}
+
+static void run_tile_task(int64_t index) { run_tile_range(&pool.ranges[index]); }
+
 /* Logits of a batch, its tiles split evenly between the calling thread and threads - 1
  * pool workers; work holds threads * 2 * width * TILE floats. Returns the number of threads
  * that ran (fewer than asked if a worker could not be started). */
 int64_t forward_batch(const float *images, int64_t batch, int64_t image_width,
                       const int64_t *input_units, int64_t inputs, const int32_t *row_pointers,
-                      const int32_t *column_indices, const float *values, const int64_t *rows,
+                      const uint16_t *column_indices, const float *values, const int64_t *rows,
                       const int64_t *pointer_offsets, const int64_t *nonzero_offsets,
                       const int64_t *flags, int64_t passes, float *work, int64_t width,
                       int64_t threads, float *logits) {
@@ -279,7 +235,7 @@ int64_t forward_batch(const float *images, int64_t batch, int64_t image_width,
     const int64_t share = (tiles + parts - 1) / parts;
     for (int64_t part = 0; part < parts; ++part) {
         const int64_t first = part * share;
-        pool.jobs[part] = (struct tile_range){
+        pool.ranges[part] = (struct tile_range){
             images, batch, image_width, input_units, inputs, row_pointers, column_indices,
             values, rows, pointer_offsets, nonzero_offsets, flags, passes,
             work + part * 2 * width * TILE, width, first,
@@ -287,17 +243,214 @@ int64_t forward_batch(const float *images, int64_t batch, int64_t image_width,
     }
     /* Workers past the parts of this call get empty ranges. */
     for (int64_t part = parts; part <= pool.workers && part < MAX_THREADS; ++part)
-        pool.jobs[part] = (struct tile_range){.first_tile = 0, .stop_tile = 0};
-    if (parts > 1) {
-        atomic_store(&pool.pending, pool.workers);
-        pthread_mutex_lock(&pool.lock);
-        atomic_fetch_add(&pool.generation, 1);
-        pthread_cond_broadcast(&pool.wake);
-        pthread_mutex_unlock(&pool.lock);
-    }
-    run_tile_range(&pool.jobs[0]);
+        pool.ranges[part] = (struct tile_range){.first_tile = 0, .stop_tile = 0};
     if (parts > 1)
-        while (atomic_load(&pool.pending) > 0) __builtin_ia32_pause();
+        run_on_pool(run_tile_task);
+    else
+        run_tile_task(0);
     pthread_mutex_unlock(&pool.call_lock);
     return parts;
+}
+
+/* ---- Batch 1: one image, each layer's rows split between parts (threads) ---- */
+
+#define FORMAT_CSR 0   /* rows: a sparse dot product per row */
+#define FORMAT_CSC 1   /* columns: each non-zero activation adds its column (zeros skipped) */
+#define FORMAT_DENSE 2 /* dense columns in runs of vectors, zero activations skipped */
+#define MAX_PARTS 8
+#define RUN_VECTORS 8  /* 8-float vectors of output rows per run of a dense layer */
+
+/* One layer of a batch-1 network, its rows split into parts: part p computes rows
+ * row_starts[p] .. row_starts[p + 1] - 1 from its own arrays. CSR: row pointers, column
+ * indices, values of those rows. CSC: column pointers, row indices (from the part's first
+ * row) and values of those rows. Dense: the part's rows, padded with zero rows to a multiple
+ * of 8, in runs of RUN_VECTORS vectors (the last run shorter); a run of v vectors is stored
+ * (inputs, 8 v), so each activation multiplies one contiguous stretch. */
+struct vector_layer {
+    int64_t format, relu, inputs, rows;
+    int64_t row_starts[MAX_PARTS + 1];
+    const int32_t *pointers[MAX_PARTS];
+    const uint16_t *indices[MAX_PARTS];
+    const float *values[MAX_PARTS];
+};
+
+/* A batch-1 network: its layers, the pixels the first layer reads (NULL: the first
+ * `inputs`), and work space: two activation vectors of `width` floats and per part a list of
+ * `width` active inputs. */
+struct vector_network {
+    int64_t layers, parts, inputs, width;
+    const int64_t *input_units;
+    const struct vector_layer *layer;
+    float *activations;
+    int32_t *active;
+};
+
+static float csr_dot(const uint16_t *restrict index, const float *restrict weight,
+                     int32_t position, int32_t stop, const float *restrict activations) {
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    for (; position + 4 <= stop; position += 4) {
+        s0 += weight[position] * activations[index[position]];
+        s1 += weight[position + 1] * activations[index[position + 1]];
+        s2 += weight[position + 2] * activations[index[position + 2]];
+        s3 += weight[position + 3] * activations[index[position + 3]];
+    }
+    for (; position < stop; ++position) s0 += weight[position] * activations[index[position]];
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* Lists the inputs whose activation is not zero; returns how many (branch-free). */
+static int64_t list_active(const float *activations, int64_t inputs, int32_t *active) {
+    int64_t count = 0;
+    for (int64_t input = 0; input < inputs; ++input) {
+        active[count] = (int32_t)input;
+        count += activations[input] != 0.0f;
+    }
+    return count;
+}
+
+/* Adds each active input's column (CSC) to the output rows. The columns are scattered over
+ * memory, so the start of the one PREFETCH_AHEAD columns on is fetched ahead. */
+#define PREFETCH_AHEAD 4
+static void csc_add(const int32_t *pointers, const uint16_t *restrict index,
+                    const float *restrict weight, const int32_t *active, int64_t count,
+                    const float *activations, float *restrict output) {
+    for (int64_t a = 0; a < count; ++a) {
+        if (a + PREFETCH_AHEAD < count) {
+            const int32_t ahead = pointers[active[a + PREFETCH_AHEAD]];
+            __builtin_prefetch(index + ahead);
+            __builtin_prefetch(weight + ahead);
+            __builtin_prefetch(weight + ahead + 16);
+        }
+        const float x = activations[active[a]];
+        int32_t position = pointers[active[a]];
+        const int32_t stop = pointers[active[a] + 1];
+        for (; position + 4 <= stop; position += 4) {
+            output[index[position]] += weight[position] * x;
+            output[index[position + 1]] += weight[position + 1] * x;
+            output[index[position + 2]] += weight[position + 2] * x;
+            output[index[position + 3]] += weight[position + 3] * x;
+        }
+        for (; position < stop; ++position) output[index[position]] += weight[position] * x;
+    }
+}
+
+/* `vectors` 8-row vectors of a dense matrix's outputs, each kept in a register while every
+ * active input adds its multiple of their contiguous stretch of its column. Inlined with a
+ * constant `vectors`, so that the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void dense_run(
+        const float *restrict block, const int vectors, const int32_t *restrict active,
+        int64_t count, const float *restrict activations, float *restrict output) {
+    vec8 sums[RUN_VECTORS] = {{0}};
+    for (int64_t a = 0; a < count; ++a) {
+        const float x = activations[active[a]];
+        const vec8 *column = (const vec8 *)(block + (int64_t)active[a] * 8 * vectors);
+        for (int vector = 0; vector < vectors; ++vector) sums[vector] += x * column[vector];
+    }
+    for (int vector = 0; vector < vectors; ++vector) ((vec8 *)output)[vector] = sums[vector];
+}
+
+/* A dense part of `vectors` vectors of rows, stored in runs of RUN_VECTORS (the last shorter). */
+static void dense_part(const float *weight, int64_t inputs, int64_t vectors,
+                       const int32_t *active, int64_t count, const float *activations,
+                       float *output) {
+    for (int64_t first = 0; first < vectors; first += RUN_VECTORS) {
+        const int64_t run = vectors - first < RUN_VECTORS ? vectors - first : RUN_VECTORS;
+        const float *block = weight + first * 8 * inputs;
+        float *target = output + first * 8;
+        switch (run) {
+            case 1: dense_run(block, 1, active, count, activations, target); break;
+            case 2: dense_run(block, 2, active, count, activations, target); break;
+            case 3: dense_run(block, 3, active, count, activations, target); break;
+            case 4: dense_run(block, 4, active, count, activations, target); break;
+            case 5: dense_run(block, 5, active, count, activations, target); break;
+            case 6: dense_run(block, 6, active, count, activations, target); break;
+            case 7: dense_run(block, 7, active, count, activations, target); break;
+            default: dense_run(block, 8, active, count, activations, target); break;
+        }
+    }
+}
+
+/* The batch-1 call in progress: its network, its parts, and the barrier count it started at. */
+static struct {
+    const struct vector_network *network;
+    int64_t parts, barrier_base;
+} vector_call;
+
+/* Waits until every part has arrived at the barrier after `layer`. */
+static void layer_barrier(int64_t layer) {
+    const int64_t target = vector_call.barrier_base + (layer + 1) * vector_call.parts;
+    atomic_fetch_add(&pool.arrived, 1);
+    while (atomic_load(&pool.arrived) < target) __builtin_ia32_pause();
+}
+
+/* Part `part` of one layer: its rows of `following` from the activations `current`. */
+static void layer_part(const struct vector_network *network, int64_t layer, int64_t part,
+                       const float *current, float *following) {
+    const struct vector_layer *l = &network->layer[layer];
+    const int64_t first = l->row_starts[part], rows = l->row_starts[part + 1] - first;
+    float *output = following + first;
+    if (l->format == FORMAT_CSR) {
+        const int32_t *pointers = l->pointers[part];
+        for (int64_t row = 0; row < rows; ++row) {
+            const float total = csr_dot(l->indices[part], l->values[part], pointers[row],
+                                        pointers[row + 1], current);
+            output[row] = l->relu && total < 0.0f ? 0.0f : total;
+        }
+        return;
+    }
+    int32_t *active = network->active + part * network->width;
+    const int64_t count = list_active(current, l->inputs, active);
+    if (l->format == FORMAT_CSC) {
+        memset(output, 0, (size_t)rows * sizeof(float));
+        csc_add(l->pointers[part], l->indices[part], l->values[part], active, count, current,
+                output);
+    } else {
+        dense_part(l->values[part], l->inputs, (rows + 7) / 8, active, count, current, output);
+    }
+    if (l->relu)
+        for (int64_t row = 0; row < rows; ++row) output[row] = output[row] < 0.0f ? 0.0f : output[row];
+}
+
+/* The activations layer `layer` reads: the two vectors alternate, the input in the first. */
+static float *layer_input(const struct vector_network *network, int64_t layer) {
+    return network->activations + (layer % 2) * network->width;
+}
+
+/* Part `part` of every layer, the parts meeting at a barrier after each layer but the last. */
+static void vector_task(int64_t part) {
+    const struct vector_network *network = vector_call.network;
+    if (part >= vector_call.parts) return; /* an idle worker */
+    for (int64_t layer = 0; layer < network->layers; ++layer) {
+        layer_part(network, layer, part, layer_input(network, layer),
+                   layer_input(network, layer + 1));
+        if (layer < network->layers - 1) layer_barrier(layer);
+    }
+}
+
+/* Logits of one image (the network's inputs gathered from `image`), the layers' parts run by
+ * the calling thread and network->parts - 1 pool workers; if a worker cannot be started, the
+ * calling thread runs every part. Returns the number of threads that ran. */
+int64_t forward_vector(const struct vector_network *network, const float *image, float *logits) {
+    pthread_mutex_lock(&pool.call_lock);
+    float *input = network->activations;
+    for (int64_t feature = 0; feature < network->inputs; ++feature)
+        input[feature] = image[network->input_units == NULL ? feature
+                                                            : network->input_units[feature]];
+    int64_t threads = network->parts;
+    if (threads > 1 && start_workers(threads - 1) + 1 < threads) threads = 1;
+    if (threads > 1) {
+        vector_call.network = network;
+        vector_call.parts = threads;
+        vector_call.barrier_base = atomic_load(&pool.arrived);
+        run_on_pool(vector_task);
+    } else {
+        for (int64_t layer = 0; layer < network->layers; ++layer)
+            for (int64_t part = 0; part < network->parts; ++part)
+                layer_part(network, layer, part, layer_input(network, layer),
+                           layer_input(network, layer + 1));
+    }
+    memcpy(logits, layer_input(network, network->layers),
+           (size_t)network->layer[network->layers - 1].rows * sizeof(float));
+    pthread_mutex_unlock(&pool.call_lock);
+    return threads;
 }

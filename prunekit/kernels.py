@@ -1,9 +1,14 @@
-"""The compiled CSR forward passes of ``kernels.c``, built on first use and cached.
+"""The compiled forward passes of ``kernels.c``, built on first use and cached, and their plan.
 
 The C source is compiled with the system's C compiler (``cc``, or ``$CC``) for the machine it
 runs on (``-O3 -march=native``) into a shared library kept in ``$XDG_CACHE_HOME/prunekit``
 (``~/.cache/prunekit``), named by a hash of the source, the flags and the CPU, and loaded with
 ctypes. A machine without a compiler gets :class:`KernelUnavailableError`.
+
+:class:`KernelForward` packs a network for the kernel's two passes: one image at a time, each
+layer's rows split between threads and each layer in the format that reads it fastest; and
+batches, in tiles of 64 images with every matrix in CSR. Measurements behind the constants:
+docs/benchmark.md.
 """
 
 from __future__ import annotations
@@ -17,12 +22,34 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from prunekit import engines
 
 SOURCE = pathlib.Path(__file__).with_name("kernels.c")
 FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-pthread", "-shared", "-fPIC")
-TILE = 64  # Images per tile; must match TILE in kernels.c.
-# Pass flags of forward_tiles; must match kernels.c.
-ACCUMULATE, END_OF_LAYER, APPLY_RELU = 1, 2, 4
+# Constants shared with kernels.c, which must define the same values.
+TILE = 64  # Images per tile of forward_batch.
+ACCUMULATE, END_OF_LAYER, APPLY_RELU = 1, 2, 4  # Pass flags of forward_batch.
+FORMAT_CSR, FORMAT_CSC, FORMAT_DENSE = 0, 1, 2  # Layer formats of forward_vector.
+FORMAT_NAMES = {FORMAT_CSR: "csr", FORMAT_CSC: "csc", FORMAT_DENSE: "dense"}
+MAX_PARTS = 8  # Threads forward_vector splits a layer between, at most.
+RUN_VECTORS = 8  # 8-float vectors of rows per run of a dense layer in forward_vector.
+MAX_INDEX = np.iinfo(np.uint16).max  # The kernels' indices are 16-bit.
+
+# Input columns per pass of the tiled batch kernel: 256 activation rows of a 64-image tile
+# (64 KiB), the fastest block measured.
+BLOCK_COLUMNS = 256
+# One image: matrices at least this dense are read densely, skipping zero activations.
+DENSE_MIN_DENSITY = 0.3
+# One image: fewer sparse multiply-adds than this per thread do not pay for a second thread's
+# barriers, so smaller networks run on fewer threads. A dense matrix counts an eighth of its
+# entries, as it multiplies 8 at a time.
+PART_MIN_MULTIPLY_ADDS = 40_000
+
 
 class KernelUnavailableError(RuntimeError):
     """Raised when the kernels cannot be compiled (no C compiler, or it failed)."""
@@ -71,9 +98,8 @@ def _load(path: pathlib.Path) -> ctypes.CDLL:
     """Loads a compiled library once and declares its functions' signatures."""
     loaded = ctypes.CDLL(str(path))
     pointer, integer = ctypes.c_void_p, ctypes.c_int64
-    loaded.forward_vector.argtypes = [pointer, pointer, integer, *[pointer] * 6, integer,
-                                      pointer, integer, pointer]
-    loaded.forward_vector.restype = None
+    loaded.forward_vector.argtypes = [pointer, pointer, pointer]
+    loaded.forward_vector.restype = ctypes.c_int64
     loaded.forward_batch.argtypes = [pointer, integer, integer, pointer, integer,
                                      *[pointer] * 7, integer, pointer, integer, integer, pointer]
     loaded.forward_batch.restype = ctypes.c_int64
@@ -95,3 +121,209 @@ def _compile(compiler: str, path: pathlib.Path) -> None:
             raise KernelUnavailableError(f"{compiler} failed to build {SOURCE.name}:\n"
                                          f"{result.stderr[-2000:]}")
         os.replace(built, path)
+
+
+def _pack_csr(matrices: Sequence[torch.Tensor], flags: Sequence[int]) -> tuple[np.ndarray, ...]:
+    """Concatenates the CSR arrays of ``forward_batch``'s passes, with per-pass offsets.
+
+    Args:
+        matrices: The (out, in) matrix of each pass (column indices are the matrices' own).
+        flags: Per pass, its flags.
+
+    Returns:
+        Row pointers (int32), column indices (uint16), values (float32), rows per pass, and per
+        pass the offset of its row pointers and of its non-zeros, and its flags (int64).
+    """
+    pointers, indices, values = [], [], []
+    pointer_offsets, nonzero_offsets = [0], [0]
+    for matrix in matrices:
+        for arrays, array in zip((pointers, indices, values), engines.csr_numpy(matrix),
+                                 strict=True):
+            arrays.append(array)
+        pointer_offsets.append(pointer_offsets[-1] + len(pointers[-1]))
+        nonzero_offsets.append(nonzero_offsets[-1] + len(values[-1]))
+    return (np.concatenate(pointers), np.concatenate(indices).astype(np.uint16),
+            np.concatenate(values),
+            np.array([matrix.shape[0] for matrix in matrices], dtype=np.int64),
+            np.array(pointer_offsets[:-1], dtype=np.int64),
+            np.array(nonzero_offsets[:-1], dtype=np.int64), np.array(flags, dtype=np.int64))
+
+
+def _column_blocks(weights: Sequence[torch.Tensor], block_columns: int
+                   ) -> tuple[list[torch.Tensor], list[int]]:
+    """Splits each matrix into passes over blocks of its columns, for ``forward_batch``.
+
+    Returns:
+        Per pass, the matrix with the columns outside its block zeroed, and its flags.
+    """
+    passes, flags = [], []
+    for index, weight in enumerate(weights):
+        starts = range(0, max(weight.shape[1], 1), block_columns)
+        for number, start in enumerate(starts):
+            block = torch.zeros_like(weight)
+            block[:, start:start + block_columns] = weight[:, start:start + block_columns]
+            flag = ACCUMULATE if number else 0
+            if number == len(starts) - 1:
+                flag |= END_OF_LAYER | (APPLY_RELU if index < len(weights) - 1 else 0)
+            passes.append(block)
+            flags.append(flag)
+    return passes, flags
+
+
+class _VectorLayer(ctypes.Structure):
+    """``struct vector_layer`` of kernels.c."""
+
+    _fields_ = [("format", ctypes.c_int64), ("relu", ctypes.c_int64),
+                ("inputs", ctypes.c_int64), ("rows", ctypes.c_int64),
+                ("row_starts", ctypes.c_int64 * (MAX_PARTS + 1)),
+                ("pointers", ctypes.c_void_p * MAX_PARTS),
+                ("indices", ctypes.c_void_p * MAX_PARTS),
+                ("values", ctypes.c_void_p * MAX_PARTS)]
+
+
+class _VectorNetwork(ctypes.Structure):
+    """``struct vector_network`` of kernels.c."""
+
+    _fields_ = [("layers", ctypes.c_int64), ("parts", ctypes.c_int64),
+                ("inputs", ctypes.c_int64), ("width", ctypes.c_int64),
+                ("input_units", ctypes.c_void_p), ("layer", ctypes.c_void_p),
+                ("activations", ctypes.c_void_p), ("active", ctypes.c_void_p)]
+
+
+def vector_format(weight: torch.Tensor, first_layer: bool) -> int:
+    """Chooses how ``forward_vector`` reads a matrix.
+
+    Dense matrices are read densely; of sparse ones, the first (whose input pixels are rarely
+    zero) by rows and the others by columns, which skips the inputs that ReLU set to zero.
+    """
+    if int(torch.count_nonzero(weight)) >= DENSE_MIN_DENSITY * weight.numel():
+        return FORMAT_DENSE
+    return FORMAT_CSR if first_layer else FORMAT_CSC
+
+
+def _row_starts(weight: torch.Tensor, parts: int, multiple: int) -> list[int]:
+    """Splits a matrix's rows into ``parts`` runs of about equal non-zeros.
+
+    Every start is a multiple of ``multiple``; the list ends with the number of rows.
+    """
+    counts = (weight != 0).sum(dim=1).cumsum(dim=0)  # Non-zeros up to and with each row.
+    total = int(counts[-1]) if len(counts) else 0
+    starts = [0]
+    for part in range(1, parts):
+        # The row after the first one where the running count reaches the part's share.
+        row = int(torch.searchsorted(counts, total * part / parts)) + 1
+        starts.append(min(max(starts[-1], round(row / multiple) * multiple), weight.shape[0]))
+    return [*starts, weight.shape[0]]
+
+
+def _part_arrays(part: torch.Tensor, layer_format: int) -> tuple[np.ndarray, ...]:
+    """Returns a part's pointers (int32), 16-bit indices and values for ``forward_vector``."""
+    if layer_format == FORMAT_DENSE:
+        padded = torch.zeros(-(-part.shape[0] // 8) * 8, part.shape[1])
+        padded[:part.shape[0]] = part
+        runs = padded.split(8 * RUN_VECTORS)  # Each run stored (inputs, its rows).
+        values = torch.cat([run.T.flatten() for run in runs]) if runs else padded.flatten()
+        return np.zeros(1, np.int32), np.zeros(1, np.uint16), values.numpy().astype(np.float32)
+    pointers, indices, values = engines.csr_numpy(part if layer_format == FORMAT_CSR
+                                                  else part.T)
+    return pointers, indices.astype(np.uint16), values
+
+
+class KernelForward:
+    """A ReLU MLP (no biases) run by the compiled kernels of ``kernels.c``.
+
+    One image runs through ``forward_vector``, every layer's rows split between the calling
+    thread and pool workers (fewer threads for small networks), each layer in the format of
+    :func:`vector_format`; larger batches through ``forward_batch``'s CSR tiles of 64 images,
+    shared between threads. The pool's threads are kept between calls and spin 0.1 ms after
+    one.
+
+    Args:
+        weights: The (out, in) matrices, first layer first, none of them empty.
+        input_units: Indices of the input pixels the first matrix reads, or None for all.
+        num_threads: Threads the kernel may use.
+        block_columns: Input columns per pass of the tiled batch kernel.
+
+    Raises:
+        KernelUnavailableError: If the kernels cannot be compiled, or a layer is wider than
+            their 16-bit indices reach.
+    """
+
+    def __init__(self, weights: Sequence[torch.Tensor], input_units: torch.Tensor | None,
+                 num_threads: int, block_columns: int = BLOCK_COLUMNS):
+        self._width = max(max(weight.shape) for weight in weights)
+        if self._width > MAX_INDEX:
+            raise KernelUnavailableError(f"a layer {self._width} wide is beyond the kernels' "
+                                         f"16-bit indices (at most {MAX_INDEX})")
+        self._library = library()
+        weights = [weight.detach().to(torch.float32) for weight in weights]
+        self._blocked = _pack_csr(*_column_blocks(weights, block_columns))
+        self._blocked_pointers = [array.ctypes.data for array in self._blocked]
+        self._passes = len(self._blocked[3])
+        self._outputs = weights[-1].shape[0]
+        self._input_units = (None if input_units is None
+                             else np.ascontiguousarray(input_units.numpy(), dtype=np.int64))
+        self._units_pointer = None if input_units is None else self._input_units.ctypes.data
+        self._inputs = weights[0].shape[1]
+        # The kernel reads pixels by index: narrower images must be refused here.
+        self._min_image_width = (self._inputs if input_units is None
+                                 else int(self._input_units.max(initial=-1)) + 1)
+        self._num_threads = num_threads
+        self._work = np.zeros(num_threads * 2 * self._width * TILE, dtype=np.float32)
+        self._work_pointer = self._work.ctypes.data
+        self.formats = tuple(FORMAT_NAMES[vector_format(weight, index == 0)]
+                             for index, weight in enumerate(weights))
+        self._vector = self._vector_network(weights, num_threads)
+        self.one_image_threads = self._vector.parts
+
+    def _vector_network(self, weights: Sequence[torch.Tensor], num_threads: int
+                        ) -> _VectorNetwork:
+        """Packs the network for ``forward_vector``; the arrays stay alive with ``self``."""
+        multiply_adds = sum(weight.numel() // 8 if name == "dense"
+                            else int(torch.count_nonzero(weight))
+                            for weight, name in zip(weights, self.formats, strict=True))
+        parts = max(1, min(num_threads, MAX_PARTS, multiply_adds // PART_MIN_MULTIPLY_ADDS))
+        self._arrays = []
+        layers = (_VectorLayer * len(weights))()
+        for index, (weight, layer) in enumerate(zip(weights, layers, strict=True)):
+            layer_format = vector_format(weight, index == 0)
+            layer.format, layer.relu = layer_format, index < len(weights) - 1
+            layer.rows, layer.inputs = weight.shape
+            starts = _row_starts(weight, parts, 8 if layer_format == FORMAT_DENSE else 1)
+            layer.row_starts[:parts + 1] = starts
+            for part in range(parts):
+                arrays = _part_arrays(weight[starts[part]:starts[part + 1]], layer_format)
+                self._arrays.extend(arrays)
+                layer.pointers[part], layer.indices[part], layer.values[part] = (
+                    array.ctypes.data for array in arrays)
+        width = -(-self._width // 8) * 8  # Dense parts write whole vectors of 8 rows.
+        self._activations = np.zeros(2 * width, dtype=np.float32)
+        self._active = np.zeros(parts * width, dtype=np.int32)
+        self._layers = layers
+        network = _VectorNetwork(
+            layers=len(weights), parts=parts, inputs=self._inputs, width=width,
+            input_units=self._units_pointer, layer=ctypes.addressof(layers),
+            activations=self._activations.ctypes.data, active=self._active.ctypes.data)
+        self._vector_pointer = ctypes.addressof(network)
+        return network
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Runs the network; ``images`` is (batch, all inputs), the logits (batch, 10)."""
+        if (images.dtype != torch.float32 or images.device.type != "cpu"
+                or not images.is_contiguous()):
+            images = images.detach().to("cpu", torch.float32).contiguous()
+        batch, image_width = images.shape
+        if image_width < self._min_image_width:
+            raise ValueError(f"images of {image_width} pixels, the network reads "
+                             f"{self._min_image_width}")
+        logits = torch.empty(batch, self._outputs)
+        if batch == 1:
+            self._library.forward_vector(self._vector_pointer, images.data_ptr(),
+                                         logits.data_ptr())
+        else:
+            # A thread the kernel could not start leaves its tiles to the calling thread.
+            self._library.forward_batch(
+                images.data_ptr(), batch, image_width, self._units_pointer, self._inputs,
+                *self._blocked_pointers, self._passes, self._work_pointer, self._width,
+                self._num_threads, logits.data_ptr())
+        return logits

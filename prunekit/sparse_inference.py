@@ -10,8 +10,9 @@ logits (batch, 10). Every plan computes the masked network's logits up to float3
 * ``compact_csr``: every hidden matrix in ``torch.sparse`` CSR, activations kept transposed,
   (features, batch), so each layer is one ``W_csr @ h``; the last matrix stays dense.
   ``compact_hybrid`` uses CSR only for hidden matrices at most :data:`HYBRID_MAX_DENSITY` dense.
-* ``mkl_csr``: MKL inspector-executor CSR handles; ``kernel_csr``: the compiled whole-network
-  CSR kernel (both in :mod:`prunekit.engines`).
+* ``mkl_csr``: MKL inspector-executor CSR handles (:mod:`prunekit.engines`).
+* ``kernel``: the compiled whole-network kernel (:mod:`prunekit.kernels`): one image with each
+  layer read by rows, by columns or densely; batches in CSR tiles.
 
 Each plan holds its own copy of its matrices, so no plan finds another's weights in the cache,
 and counts the multiply-adds per sample its kernels cannot avoid (every weight of a dense
@@ -43,7 +44,7 @@ LOGIT_TOLERANCE = 1e-4
 BASELINE = "masked_dense"
 DENSE_PLANS = ("masked_ort",)  # Other plans that run the full-size masked network densely.
 PLAN_NAMES = (BASELINE, *DENSE_PLANS, "compact_dense", "compact_ort", "compact_csr",
-              "compact_hybrid", "mkl_csr", "kernel_csr")
+              "compact_hybrid", "mkl_csr", "kernel")
 
 
 class PlanMismatchError(RuntimeError):
@@ -181,11 +182,11 @@ def compact_plans(network: compact.CompactNetwork, num_threads: int | None = Non
                   csr_max_density: float = CSR_MAX_DENSITY) -> dict[str, Plan]:
     """Builds every plan that runs the compact network alone.
 
-    ``compact_dense`` and ``compact_hybrid`` are always built, ``compact_ort`` with
-    ``num_threads``. The all-CSR plans (``compact_csr``, and with ``num_threads`` ``mkl_csr``
-    and ``kernel_csr``, which need every matrix non-empty) only when no hidden matrix is denser
-    than ``csr_max_density``; ``kernel_csr`` is left out, with a warning, where its kernel
-    cannot be compiled.
+    ``compact_dense`` and ``compact_hybrid`` are always built; with ``num_threads``, also
+    ``compact_ort`` and, where every matrix is non-empty, ``kernel`` (left out, with a warning,
+    where its kernel cannot be compiled). The all-CSR plans (``compact_csr``, and with
+    ``num_threads`` ``mkl_csr``, which needs every matrix non-empty) only when no hidden matrix
+    is denser than ``csr_max_density``.
 
     Args:
         network: The compact network.
@@ -198,6 +199,7 @@ def compact_plans(network: compact.CompactNetwork, num_threads: int | None = Non
     """
     weights, input_units = network.weights, network.input_units()
     sparse = max(hidden_densities(network), default=0.0) <= csr_max_density
+    non_empty = all(weight.numel() for weight in weights)
     plans = {"compact_dense": compact_dense_plan(network),
              "compact_hybrid": transposed_plan(network, hybrid_max_density, "compact_hybrid")}
     if sparse:
@@ -206,16 +208,17 @@ def compact_plans(network: compact.CompactNetwork, num_threads: int | None = Non
         plans["compact_ort"] = Plan("compact_ort", engines.OrtForward(weights, input_units,
                                                                       num_threads),
                                     network.num_weights(), ("dense",) * len(weights))
-    if sparse and num_threads is not None and all(weight.numel() for weight in weights):
-        csr_formats = ("csr",) * len(weights)
+    if sparse and num_threads is not None and non_empty:
         plans["mkl_csr"] = Plan("mkl_csr", engines.MklForward(weights, input_units,
                                                               num_threads),
-                                network.num_nonzero(), csr_formats)
+                                network.num_nonzero(), ("csr",) * len(weights))
+    if num_threads is not None and non_empty:
         try:
-            plans["kernel_csr"] = Plan("kernel_csr", engines.KernelForward(
-                weights, input_units, num_threads), network.num_nonzero(), csr_formats)
+            forward = kernels.KernelForward(weights, input_units, num_threads)
         except kernels.KernelUnavailableError as error:
-            logger.warning("no kernel_csr plan: %s", error)
+            logger.warning("no kernel plan: %s", error)
+        else:
+            plans["kernel"] = Plan("kernel", forward, network.num_nonzero(), forward.formats)
     return {name: plans[name] for name in PLAN_NAMES if name in plans}
 
 

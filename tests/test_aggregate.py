@@ -66,10 +66,10 @@ def _benchmark_rows():
         ("adam", "unit", 50, 256, "compact_dense", 2.0, 1.5, True),  # Listed before weight k90.
         ("adam", "unit", 50, 256, "masked_dense", 1.0, 0.75, False),
         ("adam", "weight", 90, 256, "masked_ort", 1.2, 1.0, False),
-        ("adam", "weight", 90, 256, "kernel_csr", 4.256, 3.547, True),
+        ("adam", "weight", 90, 256, "kernel", 4.256, 3.547, True),
         ("adam", "weight", 90, 1, "mkl_csr", 2.347, 2.001, True),
         ("adam", "weight", 99, 256, "compact_csr", 9.0, 8.0, True),  # Not a headline case.
-        ("l1", "weight", 95, 256, "kernel_csr", 6.0, 5.0, True),
+        ("l1", "weight", 95, 256, "kernel", 6.0, 5.0, True),
     ], columns=columns)
 
 
@@ -92,7 +92,7 @@ def test_benchmark_metrics_take_the_fastest_plan_of_each_case_and_batch():
 def test_fastest_rows_refuse_text_flags():
     rows = _benchmark_rows()
     assert list(aggregate.fastest_rows(rows)["plan"]) == [
-        "compact_dense", "kernel_csr", "mkl_csr", "compact_csr", "kernel_csr"]
+        "compact_dense", "kernel", "mkl_csr", "compact_csr", "kernel"]
     with pytest.raises(ValueError, match="is_fastest must be a bool column"):
         aggregate.fastest_rows(rows.astype({"is_fastest": str}))
 

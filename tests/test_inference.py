@@ -17,7 +17,7 @@ def saved(tmp_path_factory, random_weights):
     return path, masked
 
 
-@pytest.mark.parametrize("plan", [None, "compact_ort", "mkl_csr", "kernel_csr", "masked_dense"])
+@pytest.mark.parametrize("plan", [None, "compact_ort", "mkl_csr", "kernel", "masked_dense"])
 @pytest.mark.parametrize("batch_size", [1, 37])
 def test_loaded_network_gives_the_masked_logits(saved, tmp_path, plan, batch_size,
                                                  random_images):
@@ -35,10 +35,10 @@ def test_loaded_network_gives_the_masked_logits(saved, tmp_path, plan, batch_siz
 def test_plan_comes_from_the_benchmark_table_at_the_nearest_batch_size(saved, tmp_path):
     table = tmp_path / "all.csv"
     rows = [{"method": "weight", "k": 90, "batch_size": batch, "plan": plan, "is_fastest": fast}
-            for batch, plan, fast in ((1, "kernel_csr", True), (1, "mkl_csr", False),
+            for batch, plan, fast in ((1, "kernel", True), (1, "mkl_csr", False),
                                       (256, "mkl_csr", True))]
     files.write_csv(table, rows)
-    assert inference.fastest_plan(table, "weight", 90, 4) == "kernel_csr"
+    assert inference.fastest_plan(table, "weight", 90, 4) == "kernel"
     assert inference.fastest_plan(table, "weight", 90, 64) == "mkl_csr"
     assert inference.fastest_plan(table, "unit", 90, 1) is None
     assert inference.fastest_plan(tmp_path / "none.csv", "weight", 90, 1) is None

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import mlp_shapes, reference_logits
 
-from prunekit import compact, engines, kernels, pruning, sparse_inference
+from prunekit import compact, kernels, pruning, sparse_inference
 
 SMALL = mlp_shapes([64, 48, 32])
 DEFAULT = mlp_shapes([1000, 1000, 500, 200])
@@ -31,7 +31,7 @@ def test_every_plan_reproduces_masked_logits_on_a_small_network(method, percent,
     plans["mixed"] = sparse_inference.transposed_plan(network, 0.3, "mixed")
     expected = set(sparse_inference.PLAN_NAMES)
     if not all(weight.numel() for weight in network.weights):  # A whole layer was pruned.
-        expected -= {"mkl_csr", "kernel_csr"}
+        expected -= {"mkl_csr", "kernel"}
     assert set(plans) == {*expected, "mixed"}
     for batch_size in (1, 37, sparse_inference.BATCH_TILE + 3):  # The last one is sliced.
         assert_plans_match(masked, plans, random_images(batch_size))
@@ -136,7 +136,7 @@ def test_kernel_plan_is_left_out_without_a_compiler(monkeypatch, caplog, random_
 
     monkeypatch.setattr(kernels, "library", no_compiler)
     plans = sparse_inference.compact_plans(compact.compact(masked), num_threads=1)
-    assert "kernel_csr" not in plans and "mkl_csr" in plans
+    assert "kernel" not in plans and "mkl_csr" in plans
     assert "no C compiler" in caplog.text
 
 
@@ -145,7 +145,7 @@ def test_kernel_threads_share_any_batch_and_read_only_the_kept_pixels(random_wei
     masked = pruning.prune(random_weights(SMALL), "weight", 90)
     network = compact.compact(masked)
     assert network.input_units() is not None  # Some pixels are read by nobody.
-    forward = engines.KernelForward(network.weights, network.input_units(), num_threads=3)
+    forward = kernels.KernelForward(network.weights, network.input_units(), num_threads=3)
     # 4, 1, 3 and 2 tiles of 64: the kernel's worker threads, kept between calls, get every
     # share of a batch, or none.
     for batch_size in (256, 1, 64, 130, 200, 70):
@@ -156,3 +156,44 @@ def test_kernel_threads_share_any_batch_and_read_only_the_kept_pixels(random_wei
     for batch_size in (1, 70):
         with pytest.raises(ValueError, match="the network reads"):
             forward(random_images(batch_size)[:, :narrow])
+
+
+@pytest.mark.parametrize("num_threads", [1, 2, 3])
+@pytest.mark.parametrize(("method", "percent", "formats"), [
+    ("weight", 80, ("csr", "csc", "csc", "dense")),  # The last matrix is never pruned.
+    # 75 of 150 units left: a run of 64 dense rows and a tail of 11 (padded to 16).
+    ("unit", 50, ("dense",) * 4),
+])
+def test_kernel_reads_one_image_by_rows_columns_or_densely(num_threads, method, percent, formats,
+                                                           monkeypatch, random_weights,
+                                                           random_images):
+    monkeypatch.setattr(kernels, "PART_MIN_MULTIPLY_ADDS", 1)  # Every thread gets a part.
+    masked = pruning.prune(random_weights(mlp_shapes([150, 97, 33])), method, percent)
+    network = compact.compact(masked)
+    forward = kernels.KernelForward(network.weights, network.input_units(), num_threads)
+    assert forward.formats == formats
+    assert forward.one_image_threads == num_threads
+    image = random_images(1)
+    image[:, ::3] = 0  # Zero pixels, and so zero activations, are skipped.
+    for inputs in (image, random_images(1, seed=2)):
+        torch.testing.assert_close(forward(inputs), reference_logits(masked, inputs),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_kernel_splits_rows_by_non_zeros_and_dense_rows_by_whole_vectors():
+    weight = torch.zeros(40, 5)
+    weight[:10] = 1.0  # 5 non-zeros in each of the first 10 rows, 1 in the other 30.
+    weight[10:, 0] = 1.0
+    assert kernels._row_starts(weight, 2, 1) == [0, 8, 40]  # 40 non-zeros each.
+    assert kernels._row_starts(weight, 3, 1) == [0, 6, 14, 40]  # 30, 24 and 26.
+    assert kernels._row_starts(weight, 3, 8) == [0, 8, 16, 40]
+    assert kernels._row_starts(torch.zeros(4, 3), 2, 1) == [0, 1, 4]
+
+
+def test_kernel_plan_is_left_out_for_layers_wider_than_its_indices(monkeypatch, caplog,
+                                                                   random_weights):
+    monkeypatch.setattr(kernels, "MAX_INDEX", 100)  # The network below is 784 wide.
+    network = compact.compact(pruning.prune(random_weights(SMALL), "weight", 90))
+    plans = sparse_inference.compact_plans(network, num_threads=1)
+    assert "kernel" not in plans and "mkl_csr" in plans
+    assert "beyond the kernels' 16-bit indices" in caplog.text
