@@ -92,19 +92,21 @@ def compact(weights: Sequence[torch.Tensor]) -> CompactNetwork:
                           weights=tuple(compacted))
 
 
-def csr_arrays(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def csr_arrays(weight: torch.Tensor, keep_zeros: bool = False
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Splits a 2-D matrix into CSR arrays: int64 row pointers, int64 columns, values.
 
-    Values are the non-zeros in row-major order. Every CSR form in the project (artifacts,
-    ``torch.sparse``, MKL and the compiled kernel) is built from these arrays.
+    Values are the non-zeros in row-major order, or with ``keep_zeros`` every entry (a dense
+    matrix in CSR form). Every CSR form in the project (artifacts, ``torch.sparse``, MKL and
+    the compiled kernel) is built from these arrays.
 
     Raises:
         ValueError: If ``weight`` is not 2-D.
     """
     if weight.ndim != 2:
         raise ValueError(f"expected a 2-D matrix, got shape {tuple(weight.shape)}")
-    nonzero = weight.detach() != 0  # (rows, columns)
+    kept = torch.ones_like(weight, dtype=torch.bool) if keep_zeros else weight.detach() != 0
     row_pointers = torch.zeros(weight.shape[0] + 1, dtype=torch.int64)
-    row_pointers[1:] = torch.cumsum(nonzero.sum(dim=1), dim=0)
-    columns = torch.nonzero(nonzero)[:, 1]  # Row-major order.
-    return row_pointers, columns, weight.detach()[nonzero].contiguous()
+    row_pointers[1:] = torch.cumsum(kept.sum(dim=1), dim=0)
+    columns = torch.nonzero(kept)[:, 1]  # Row-major order.
+    return row_pointers, columns, weight.detach()[kept].contiguous()

@@ -29,7 +29,7 @@ def _float32(array: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.array(array, dtype=np.float32, order="C", copy=True)
 
 
-def csr_numpy(weight: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _csr_numpy(weight: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns a matrix's CSR row pointers and columns (int32, as MKL takes them) and values."""
     row_pointers, columns, values = compact.csr_arrays(weight)
     return (row_pointers.numpy().astype(np.int32), columns.numpy().astype(np.int32),
@@ -208,7 +208,7 @@ class _MklMatrix:
     def __init__(self, library: ctypes.CDLL, weight: torch.Tensor, batch_size: int):
         self.rows, self.columns = weight.shape
         self._library = library
-        self._row_pointers, self._column_indices, self._values = csr_numpy(weight)
+        self._row_pointers, self._column_indices, self._values = _csr_numpy(weight)
         self.handle = ctypes.c_void_p()
         _check(library.mkl_sparse_s_create_csr(
             ctypes.byref(self.handle), _INDEX_BASE_ZERO, self.rows, self.columns,

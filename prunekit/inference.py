@@ -24,7 +24,8 @@ from prunekit import aggregate, artifacts, files, layout, sparse_inference
 logger = logging.getLogger(__name__)
 
 # What serves a plan that needs the full-size masked matrices, which an artifact lacks.
-COMPACT_COUNTERPART = {sparse_inference.BASELINE: "compact_dense", "masked_ort": "compact_ort"}
+COMPACT_COUNTERPART = {sparse_inference.BASELINE: "compact_dense", "masked_ort": "compact_ort",
+                       "masked_kernel": "kernel"}
 # Served when no benchmark table names a plan: onnxruntime's dense products on the compact
 # network apply to any network (committed run: 0.67x to 65x the fastest dense plan, median 2x).
 DEFAULT_PLAN = "compact_ort"

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from prunekit import engines
+from prunekit import compact
 
 SOURCE = pathlib.Path(__file__).with_name("kernels.c")
 FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-pthread", "-shared", "-fPIC")
@@ -43,8 +43,11 @@ MAX_INDEX = np.iinfo(np.uint16).max  # The kernels' indices are 16-bit.
 # Input columns per pass of the tiled batch kernel: 256 activation rows of a 64-image tile
 # (64 KiB), the fastest block measured.
 BLOCK_COLUMNS = 256
-# One image: matrices at least this dense are read densely, skipping zero activations.
-DENSE_MIN_DENSITY = 0.3
+# One image: matrices at least this dense are read densely (8 weights per instruction) rather
+# than by rows or columns (one weight and one index). Measured on the adam networks: the dense
+# format took 76 us at weight k80 (density 0.2) against 127 us sparse, and 93-104 us at k90
+# (density 0.11) against 76 us sparse.
+DENSE_MIN_DENSITY = 0.15
 # One image: fewer sparse multiply-adds than this per thread do not pay for a second thread's
 # barriers, so smaller networks run on fewer threads. A dense matrix counts an eighth of its
 # entries, as it multiplies 8 at a time.
@@ -123,51 +126,43 @@ def _compile(compiler: str, path: pathlib.Path) -> None:
         os.replace(built, path)
 
 
-def _pack_csr(matrices: Sequence[torch.Tensor], flags: Sequence[int]) -> tuple[np.ndarray, ...]:
-    """Concatenates the CSR arrays of ``forward_batch``'s passes, with per-pass offsets.
+def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros: bool
+                 ) -> tuple[np.ndarray, ...]:
+    """Packs ``forward_batch``'s passes: each matrix in CSR, one pass per block of its columns.
 
     Args:
-        matrices: The (out, in) matrix of each pass (column indices are the matrices' own).
-        flags: Per pass, its flags.
+        weights: The (out, in) matrices, first layer first.
+        block_columns: Input columns per pass.
+        keep_zeros: Store every weight, zeros too, as a dense product multiplies them.
 
     Returns:
-        Row pointers (int32), column indices (uint16), values (float32), rows per pass, and per
-        pass the offset of its row pointers and of its non-zeros, and its flags (int64).
+        The passes' concatenated CSR arrays: row pointers (int32), column indices (uint16,
+        the matrix's own), values (float32); then per pass its rows, the offsets of its row
+        pointers and of its values, and its flags (int64).
     """
-    pointers, indices, values = [], [], []
-    pointer_offsets, nonzero_offsets = [0], [0]
-    for matrix in matrices:
-        for arrays, array in zip((pointers, indices, values), engines.csr_numpy(matrix),
-                                 strict=True):
-            arrays.append(array)
-        pointer_offsets.append(pointer_offsets[-1] + len(pointers[-1]))
-        nonzero_offsets.append(nonzero_offsets[-1] + len(values[-1]))
-    return (np.concatenate(pointers), np.concatenate(indices).astype(np.uint16),
-            np.concatenate(values),
-            np.array([matrix.shape[0] for matrix in matrices], dtype=np.int64),
-            np.array(pointer_offsets[:-1], dtype=np.int64),
-            np.array(nonzero_offsets[:-1], dtype=np.int64), np.array(flags, dtype=np.int64))
-
-
-def _column_blocks(weights: Sequence[torch.Tensor], block_columns: int
-                   ) -> tuple[list[torch.Tensor], list[int]]:
-    """Splits each matrix into passes over blocks of its columns, for ``forward_batch``.
-
-    Returns:
-        Per pass, the matrix with the columns outside its block zeroed, and its flags.
-    """
-    passes, flags = [], []
+    pointers, indices, values, rows, pointer_offsets, value_offsets, flags = ([] for _ in range(7))
+    pointer_count = value_count = 0
     for index, weight in enumerate(weights):
         starts = range(0, max(weight.shape[1], 1), block_columns)
         for number, start in enumerate(starts):
-            block = torch.zeros_like(weight)
-            block[:, start:start + block_columns] = weight[:, start:start + block_columns]
+            block = compact.csr_arrays(weight[:, start:start + block_columns], keep_zeros)
+            pointers.append(block[0])
+            indices.append(block[1] + start)
+            values.append(block[2])
+            rows.append(weight.shape[0])
+            pointer_offsets.append(pointer_count)
+            value_offsets.append(value_count)
+            pointer_count += len(block[0])
+            value_count += len(block[2])
             flag = ACCUMULATE if number else 0
             if number == len(starts) - 1:
                 flag |= END_OF_LAYER | (APPLY_RELU if index < len(weights) - 1 else 0)
-            passes.append(block)
             flags.append(flag)
-    return passes, flags
+    return (torch.cat(pointers).numpy().astype(np.int32),
+            torch.cat(indices).numpy().astype(np.uint16),
+            torch.cat(values).numpy().astype(np.float32),
+            *(np.array(column, dtype=np.int64)
+              for column in (rows, pointer_offsets, value_offsets, flags)))
 
 
 class _VectorLayer(ctypes.Structure):
@@ -224,9 +219,10 @@ def _part_arrays(part: torch.Tensor, layer_format: int) -> tuple[np.ndarray, ...
         runs = padded.split(8 * RUN_VECTORS)  # Each run stored (inputs, its rows).
         values = torch.cat([run.T.flatten() for run in runs]) if runs else padded.flatten()
         return np.zeros(1, np.int32), np.zeros(1, np.uint16), values.numpy().astype(np.float32)
-    pointers, indices, values = engines.csr_numpy(part if layer_format == FORMAT_CSR
-                                                  else part.T)
-    return pointers, indices.astype(np.uint16), values
+    pointers, indices, values = compact.csr_arrays(part if layer_format == FORMAT_CSR
+                                                   else part.T)
+    return (pointers.numpy().astype(np.int32), indices.numpy().astype(np.uint16),
+            values.numpy().astype(np.float32))
 
 
 class KernelForward:
@@ -243,6 +239,8 @@ class KernelForward:
         input_units: Indices of the input pixels the first matrix reads, or None for all.
         num_threads: Threads the kernel may use.
         block_columns: Input columns per pass of the tiled batch kernel.
+        dense: Multiply every weight, zeros too, as a dense engine does (one image still
+            skips zero activations): the kernel's own dense baseline.
 
     Raises:
         KernelUnavailableError: If the kernels cannot be compiled, or a layer is wider than
@@ -250,14 +248,14 @@ class KernelForward:
     """
 
     def __init__(self, weights: Sequence[torch.Tensor], input_units: torch.Tensor | None,
-                 num_threads: int, block_columns: int = BLOCK_COLUMNS):
+                 num_threads: int, block_columns: int = BLOCK_COLUMNS, dense: bool = False):
         self._width = max(max(weight.shape) for weight in weights)
         if self._width > MAX_INDEX:
             raise KernelUnavailableError(f"a layer {self._width} wide is beyond the kernels' "
                                          f"16-bit indices (at most {MAX_INDEX})")
         self._library = library()
         weights = [weight.detach().to(torch.float32) for weight in weights]
-        self._blocked = _pack_csr(*_column_blocks(weights, block_columns))
+        self._blocked = _pack_passes(weights, block_columns, keep_zeros=dense)
         self._blocked_pointers = [array.ctypes.data for array in self._blocked]
         self._passes = len(self._blocked[3])
         self._outputs = weights[-1].shape[0]
@@ -271,25 +269,28 @@ class KernelForward:
         self._num_threads = num_threads
         self._work = np.zeros(num_threads * 2 * self._width * TILE, dtype=np.float32)
         self._work_pointer = self._work.ctypes.data
-        self.formats = tuple(FORMAT_NAMES[vector_format(weight, index == 0)]
-                             for index, weight in enumerate(weights))
+        self._vector_formats = [FORMAT_DENSE if dense else vector_format(weight, index == 0)
+                                for index, weight in enumerate(weights)]
+        self.formats = tuple(FORMAT_NAMES[code] for code in self._vector_formats)
         self._vector = self._vector_network(weights, num_threads)
         self.one_image_threads = self._vector.parts
 
     def _vector_network(self, weights: Sequence[torch.Tensor], num_threads: int
                         ) -> _VectorNetwork:
         """Packs the network for ``forward_vector``; the arrays stay alive with ``self``."""
-        multiply_adds = sum(weight.numel() // 8 if name == "dense"
+        multiply_adds = sum(weight.numel() // 8 if code == FORMAT_DENSE
                             else int(torch.count_nonzero(weight))
-                            for weight, name in zip(weights, self.formats, strict=True))
+                            for weight, code in zip(weights, self._vector_formats, strict=True))
         parts = max(1, min(num_threads, MAX_PARTS, multiply_adds // PART_MIN_MULTIPLY_ADDS))
         self._arrays = []
         layers = (_VectorLayer * len(weights))()
-        for index, (weight, layer) in enumerate(zip(weights, layers, strict=True)):
-            layer_format = vector_format(weight, index == 0)
+        for index, (weight, layer, layer_format) in enumerate(
+                zip(weights, layers, self._vector_formats, strict=True)):
             layer.format, layer.relu = layer_format, index < len(weights) - 1
             layer.rows, layer.inputs = weight.shape
-            starts = _row_starts(weight, parts, 8 if layer_format == FORMAT_DENSE else 1)
+            dense = layer_format == FORMAT_DENSE  # Dense rows all cost the same.
+            starts = _row_starts(torch.ones_like(weight) if dense else weight, parts,
+                                 8 if dense else 1)
             layer.row_starts[:parts + 1] = starts
             for part in range(parts):
                 arrays = _part_arrays(weight[starts[part]:starts[part + 1]], layer_format)

@@ -37,10 +37,11 @@ def sparsity_accuracy_figure(curves: pandas.DataFrame, recipe: str, dataset: str
     return figure
 
 
-# Lines per method: the fastest plan of each case, and the fastest dense engine's.
+# Lines per method: the fastest plan of each case, and the fastest dense plan's.
 SERIES_STYLES = {
     "fastest": {"linestyle": "-", "marker": "o", "label": "fastest plan"},
-    "masked_ort": {"linestyle": ":", "marker": "s", "label": "onnxruntime, masked dense"},
+    "fastest_dense": {"linestyle": ":", "marker": "s",
+                      "label": "fastest dense plan (masked network)"},
 }
 
 
@@ -50,8 +51,9 @@ def speedup_figure(rows: pandas.DataFrame,
     """Draws speed-up over the masked dense network against sparsity, one panel per batch size.
 
     Per method, in its colour: a solid line for the fastest plan of each case, a dotted one for
-    the masked network on onnxruntime (the fastest dense engine) and a wide faded one for the
-    ideal speed-up (``nonzero_ideal_speedup``); a grey line marks the baseline (1x).
+    the fastest plan of the full-size masked network (dense products, ``fastest_dense_plan``)
+    and a wide faded one for the ideal speed-up (``nonzero_ideal_speedup``); a grey line marks
+    the baseline (1x).
 
     Args:
         rows: Benchmark rows (``plots/benchmark/all.csv``) of one recipe.
@@ -76,7 +78,8 @@ def speedup_figure(rows: pandas.DataFrame,
                 axes.plot(ideal.index, ideal.to_numpy(), color=color, alpha=0.35, linewidth=3,
                           label=f"{method}: ideal (MAC ratio)")
             for series, style in SERIES_STYLES.items():
-                selected = chosen["is_fastest"] if series == "fastest" else chosen["plan"] == series
+                selected = (chosen["is_fastest"] if series == "fastest"
+                            else chosen["plan"] == chosen["fastest_dense_plan"])
                 points = chosen[selected].sort_values("sparsity_percent")
                 if len(points):
                     axes.plot(points["sparsity_percent"], points["speedup_vs_dense"],

@@ -4,7 +4,9 @@ A :class:`Plan` is built once (building is not timed) and maps flattened images 
 logits (batch, 10). Every plan computes the masked network's logits up to float32 rounding:
 
 * ``masked_dense``, the baseline: the full-size matrices with zeros, as the unpruned network
-  runs (dense products do not skip zeros); ``masked_ort`` runs them on onnxruntime.
+  runs (dense products do not skip zeros); ``masked_ort`` runs them on onnxruntime and
+  ``masked_kernel`` on the compiled kernel, every weight multiplied (one image still skips
+  zero activations).
 * ``compact_dense``: dense products on the compact network (dead neurons removed);
   ``compact_ort`` runs it on onnxruntime.
 * ``compact_csr``: every hidden matrix in ``torch.sparse`` CSR, activations kept transposed,
@@ -42,7 +44,8 @@ BATCH_TILE = 512  # Plans with a CSR matrix run larger batches in slices of this
 LOGIT_TOLERANCE = 1e-4
 
 BASELINE = "masked_dense"
-DENSE_PLANS = ("masked_ort",)  # Other plans that run the full-size masked network densely.
+# Other plans that run the full-size masked network densely.
+DENSE_PLANS = ("masked_ort", "masked_kernel")
 PLAN_NAMES = (BASELINE, *DENSE_PLANS, "compact_dense", "compact_ort", "compact_csr",
               "compact_hybrid", "mkl_csr", "kernel")
 
@@ -233,8 +236,8 @@ def build_plans(masked_weights: Sequence[torch.Tensor], network: compact.Compact
         network: The compact network made from them.
         hybrid_max_density: Density up to which the hybrid plan uses CSR for a hidden matrix.
         csr_max_density: Density above which the all-CSR plans are not built.
-        num_threads: Threads of the other engines' plans (``masked_ort`` among them); None
-            builds PyTorch plans only.
+        num_threads: Threads of the other engines' plans (``masked_ort`` and
+            ``masked_kernel`` among them); None builds PyTorch plans only.
 
     Returns:
         The plans by name, baseline first, in :data:`PLAN_NAMES` order.
@@ -251,10 +254,16 @@ def build_plans(masked_weights: Sequence[torch.Tensor], network: compact.Compact
     plans = {BASELINE: masked_dense_plan(masked_weights),
              **compact_plans(network, num_threads, hybrid_max_density, csr_max_density)}
     if num_threads is not None:
+        all_weights = sum(weight.numel() for weight in masked_weights)
+        dense_formats = ("dense",) * len(masked_weights)
         plans["masked_ort"] = Plan("masked_ort", engines.OrtForward(masked_weights, None,
                                                                     num_threads),
-                                   sum(weight.numel() for weight in masked_weights),
-                                   ("dense",) * len(masked_weights))
+                                   all_weights, dense_formats)
+        try:
+            plans["masked_kernel"] = Plan("masked_kernel", kernels.KernelForward(
+                masked_weights, None, num_threads, dense=True), all_weights, dense_formats)
+        except kernels.KernelUnavailableError as error:
+            logger.warning("no masked_kernel plan: %s", error)
     return {name: plans[name] for name in PLAN_NAMES if name in plans}
 
 

@@ -70,14 +70,15 @@ def test_describe_case_of_a_hand_built_network():
 
 
 # Plans of a 784-16-12-10 network by case: all-CSR ones need sparse compact hidden matrices
-# (weight k90; unit pruning leaves them dense) and, but for compact_csr, non-empty ones (not k100).
-DENSE_CASE_PLANS = {"masked_dense", "masked_ort", "compact_dense", "compact_ort",
-                    "compact_hybrid"}
+# (weight k90; unit pruning leaves them dense); the kernel and MKL need non-empty ones (not
+# k100), compact_csr does not.
+DENSE_CASE_PLANS = {"masked_dense", "masked_ort", "masked_kernel", "compact_dense",
+                    "compact_ort", "compact_hybrid", "kernel"}
+EMPTY_CASE_PLANS = DENSE_CASE_PLANS - {"kernel"} | {"compact_csr"}
 PLANS_BY_CASE = {("weight", 0): DENSE_CASE_PLANS, ("unit", 0): DENSE_CASE_PLANS,
                  ("weight", 90): set(sparse_inference.PLAN_NAMES),
                  ("unit", 90): DENSE_CASE_PLANS,
-                 ("weight", 100): DENSE_CASE_PLANS | {"compact_csr"},
-                 ("unit", 100): DENSE_CASE_PLANS | {"compact_csr"}}
+                 ("weight", 100): EMPTY_CASE_PLANS, ("unit", 100): EMPTY_CASE_PLANS}
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +182,7 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, r
     rows = files.read_table(layout.benchmark_table("adam"))
     assert tuple(rows.columns) == benchmarking.ROW_KEYS
     assert sorted(set(rows["k"])) == [0, 90, 100]  # benchmark.k_list within prune.k_list.
-    assert len(rows) == 2 * (5 + 8 + 6 + 5 + 5 + 6)  # 2 batch sizes x the plans of 6 cases.
+    assert len(rows) == 2 * (7 + 9 + 7 + 7 + 7 + 7)  # 2 batch sizes x the plans of 6 cases.
     for (method, percent, batch), plans in rows.groupby(["method", "k", "batch_size"])["plan"]:
         assert sorted(plans) == sorted(PLANS_BY_CASE[method, percent]), (method, percent, batch)
     summary = aggregate.benchmark_metrics(rows)

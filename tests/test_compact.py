@@ -69,5 +69,9 @@ def test_csr_arrays_list_the_nonzeros_row_by_row():
     assert row_pointers.tolist() == [0, 2, 2, 4]
     assert columns.tolist() == [1, 3, 0, 3]
     assert values.tolist() == [2.0, -1.0, 3.0, 4.0]
+    row_pointers, columns, values = compact.csr_arrays(weight[:2], keep_zeros=True)
+    assert row_pointers.tolist() == [0, 4, 8]
+    assert columns.tolist() == [0, 1, 2, 3] * 2
+    assert values.tolist() == [0.0, 2.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="2-D"):
         compact.csr_arrays(torch.ones(3))

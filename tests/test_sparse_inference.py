@@ -160,7 +160,7 @@ def test_kernel_threads_share_any_batch_and_read_only_the_kept_pixels(random_wei
 
 @pytest.mark.parametrize("num_threads", [1, 2, 3])
 @pytest.mark.parametrize(("method", "percent", "formats"), [
-    ("weight", 80, ("csr", "csc", "csc", "dense")),  # The last matrix is never pruned.
+    ("weight", 90, ("csr", "csc", "csc", "dense")),  # The last matrix is never pruned.
     # 75 of 150 units left: a run of 64 dense rows and a tail of 11 (padded to 16).
     ("unit", 50, ("dense",) * 4),
 ])
