@@ -35,7 +35,9 @@ from prunekit import (  # noqa: E402
 
 logger = logging.getLogger("benchmark")
 
-SEED = 0  # Of the random stand-in images: timings do not depend on pixel values.
+# Of the random stand-in images. The kernel's one-image pass skips zero activations, so its
+# time depends on how many there are: docs/benchmark.md compares them with test images'.
+SEED = 0
 CHECK_BATCH = 64  # Images on which every plan is checked against the masked network.
 
 
