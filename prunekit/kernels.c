@@ -370,15 +370,15 @@ static void dense_part(const float *weight, int64_t inputs, int64_t vectors,
     }
 }
 
-/* The batch-1 call in progress: its network, its parts, and the barrier count it started at. */
+/* The batch-1 call the pool runs: its network, and the barrier count it started at. */
 static struct {
     const struct vector_network *network;
-    int64_t parts, barrier_base;
+    int64_t barrier_base;
 } vector_call;
 
 /* Waits until every part has arrived at the barrier after `layer`. */
 static void layer_barrier(int64_t layer) {
-    const int64_t target = vector_call.barrier_base + (layer + 1) * vector_call.parts;
+    const int64_t target = vector_call.barrier_base + (layer + 1) * vector_call.network->parts;
     atomic_fetch_add(&pool.arrived, 1);
     while (atomic_load(&pool.arrived) < target) __builtin_ia32_pause();
 }
@@ -408,7 +408,8 @@ static void layer_part(const struct vector_network *network, int64_t layer, int6
         dense_part(l->values[part], l->inputs, (rows + 7) / 8, active, count, current, output);
     }
     if (l->relu)
-        for (int64_t row = 0; row < rows; ++row) output[row] = output[row] < 0.0f ? 0.0f : output[row];
+        for (int64_t row = 0; row < rows; ++row)
+            output[row] = output[row] < 0.0f ? 0.0f : output[row];
 }
 
 /* The activations layer `layer` reads: the two vectors alternate, the input in the first. */
@@ -419,7 +420,7 @@ static float *layer_input(const struct vector_network *network, int64_t layer) {
 /* Part `part` of every layer, the parts meeting at a barrier after each layer but the last. */
 static void vector_task(int64_t part) {
     const struct vector_network *network = vector_call.network;
-    if (part >= vector_call.parts) return; /* an idle worker */
+    if (part >= network->parts) return; /* an idle worker */
     for (int64_t layer = 0; layer < network->layers; ++layer) {
         layer_part(network, layer, part, layer_input(network, layer),
                    layer_input(network, layer + 1));
@@ -440,7 +441,6 @@ int64_t forward_vector(const struct vector_network *network, const float *image,
     if (threads > 1 && start_workers(threads - 1) + 1 < threads) threads = 1;
     if (threads > 1) {
         vector_call.network = network;
-        vector_call.parts = threads;
         vector_call.barrier_base = atomic_load(&pool.arrived);
         run_on_pool(vector_task);
     } else {

@@ -126,6 +126,13 @@ def _compile(compiler: str, path: pathlib.Path) -> None:
         os.replace(built, path)
 
 
+def _csr16(matrix: torch.Tensor, keep_zeros: bool = False) -> tuple[np.ndarray, ...]:
+    """Returns :func:`compact.csr_arrays` as the kernels take them: int32, uint16, float32."""
+    pointers, indices, values = compact.csr_arrays(matrix, keep_zeros)
+    return (pointers.numpy().astype(np.int32), indices.numpy().astype(np.uint16),
+            values.numpy().astype(np.float32))
+
+
 def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros: bool
                  ) -> tuple[np.ndarray, ...]:
     """Packs ``forward_batch``'s passes: each matrix in CSR, one pass per block of its columns.
@@ -145,9 +152,9 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
     for index, weight in enumerate(weights):
         starts = range(0, max(weight.shape[1], 1), block_columns)
         for number, start in enumerate(starts):
-            block = compact.csr_arrays(weight[:, start:start + block_columns], keep_zeros)
+            block = _csr16(weight[:, start:start + block_columns], keep_zeros)
             pointers.append(block[0])
-            indices.append(block[1] + start)
+            indices.append(block[1] + np.uint16(start))
             values.append(block[2])
             rows.append(weight.shape[0])
             pointer_offsets.append(pointer_count)
@@ -158,9 +165,7 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
             if number == len(starts) - 1:
                 flag |= END_OF_LAYER | (APPLY_RELU if index < len(weights) - 1 else 0)
             flags.append(flag)
-    return (torch.cat(pointers).numpy().astype(np.int32),
-            torch.cat(indices).numpy().astype(np.uint16),
-            torch.cat(values).numpy().astype(np.float32),
+    return (np.concatenate(pointers), np.concatenate(indices), np.concatenate(values),
             *(np.array(column, dtype=np.int64)
               for column in (rows, pointer_offsets, value_offsets, flags)))
 
@@ -217,12 +222,9 @@ def _part_arrays(part: torch.Tensor, layer_format: int) -> tuple[np.ndarray, ...
         padded = torch.zeros(-(-part.shape[0] // 8) * 8, part.shape[1])
         padded[:part.shape[0]] = part
         runs = padded.split(8 * RUN_VECTORS)  # Each run stored (inputs, its rows).
-        values = torch.cat([run.T.flatten() for run in runs]) if runs else padded.flatten()
+        values = torch.cat([run.T.flatten() for run in runs])
         return np.zeros(1, np.int32), np.zeros(1, np.uint16), values.numpy().astype(np.float32)
-    pointers, indices, values = compact.csr_arrays(part if layer_format == FORMAT_CSR
-                                                   else part.T)
-    return (pointers.numpy().astype(np.int32), indices.numpy().astype(np.uint16),
-            values.numpy().astype(np.float32))
+    return _csr16(part if layer_format == FORMAT_CSR else part.T)
 
 
 class KernelForward:

@@ -216,13 +216,20 @@ def compact_plans(network: compact.CompactNetwork, num_threads: int | None = Non
                                                               num_threads),
                                 network.num_nonzero(), ("csr",) * len(weights))
     if num_threads is not None and non_empty:
-        try:
-            forward = kernels.KernelForward(weights, input_units, num_threads)
-        except kernels.KernelUnavailableError as error:
-            logger.warning("no kernel plan: %s", error)
-        else:
-            plans["kernel"] = Plan("kernel", forward, network.num_nonzero(), forward.formats)
+        plans.update(_kernel_plan("kernel", weights, input_units, num_threads,
+                                  network.num_nonzero()))
     return {name: plans[name] for name in PLAN_NAMES if name in plans}
+
+
+def _kernel_plan(name: str, weights: Sequence[torch.Tensor], input_units: torch.Tensor | None,
+                 num_threads: int, multiply_adds: int, dense: bool = False) -> dict[str, Plan]:
+    """Builds ``{name: plan}`` on the compiled kernel; ``{}``, with a warning, without it."""
+    try:
+        forward = kernels.KernelForward(weights, input_units, num_threads, dense=dense)
+    except kernels.KernelUnavailableError as error:
+        logger.warning("no %s plan: %s", name, error)
+        return {}
+    return {name: Plan(name, forward, multiply_adds, forward.formats)}
 
 
 def build_plans(masked_weights: Sequence[torch.Tensor], network: compact.CompactNetwork,
@@ -255,15 +262,11 @@ def build_plans(masked_weights: Sequence[torch.Tensor], network: compact.Compact
              **compact_plans(network, num_threads, hybrid_max_density, csr_max_density)}
     if num_threads is not None:
         all_weights = sum(weight.numel() for weight in masked_weights)
-        dense_formats = ("dense",) * len(masked_weights)
         plans["masked_ort"] = Plan("masked_ort", engines.OrtForward(masked_weights, None,
                                                                     num_threads),
-                                   all_weights, dense_formats)
-        try:
-            plans["masked_kernel"] = Plan("masked_kernel", kernels.KernelForward(
-                masked_weights, None, num_threads, dense=True), all_weights, dense_formats)
-        except kernels.KernelUnavailableError as error:
-            logger.warning("no masked_kernel plan: %s", error)
+                                   all_weights, ("dense",) * len(masked_weights))
+        plans.update(_kernel_plan("masked_kernel", masked_weights, None, num_threads,
+                                  all_weights, dense=True))
     return {name: plans[name] for name in PLAN_NAMES if name in plans}
 
 
