@@ -173,6 +173,6 @@ def test_recipes_fill_defaults_and_every_problem_is_listed(document):
     assert str(caught.value).splitlines()[1:] == [
         "  train.recipes.l1.l1: got -1e-05; allowed: a number >= 0 (0 is off)",
         "  train.recipes.group.l3: unknown field; allowed: optimizer, lr, momentum, schedule, l1, "
-        "group_lasso",
+        "group_lasso, penalty_warmup",
         "  train.recipes.bad: expected a mapping of fields (optimizer, lr, momentum, schedule, l1, "
-        "group_lasso), got 3"]
+        "group_lasso, penalty_warmup), got 3"]

@@ -91,6 +91,9 @@ def test_recipe_rejects_bad_fields_naming_each():
         training.Recipe(momentum=0.9)
     with pytest.raises(ValueError, match="schedule"):
         training.Recipe(schedule="step")
+    for warmup in (-0.1, 1.5, True):
+        with pytest.raises(ValueError, match=f"penalty_warmup: got {warmup}; allowed: a fraction"):
+            training.Recipe(penalty_warmup=warmup)
     with pytest.raises(TypeError, match="unexpected keyword argument 'l2'"):
         training.Recipe(l2=1.0)
 
@@ -121,6 +124,7 @@ def test_optimizer_and_schedule_follow_the_recipe():
         total_steps=10)
     assert isinstance(optimizer, torch.optim.SGD)
     assert optimizer.param_groups[0]["momentum"] == 0.9
+    assert optimizer.param_groups[0]["fused"]
     for _ in range(5):
         optimizer.step()
         scheduler.step()
@@ -147,3 +151,14 @@ def test_l1_and_group_lasso_shrink_what_they_penalise():
     group = train(training.Recipe(lr=1e-2, group_lasso=1e-1))
     assert training.penalty(l1, 1.0, 0.0) < 0.8 * training.penalty(plain, 1.0, 0.0)
     assert training.penalty(group, 0.0, 1.0) < 0.8 * training.penalty(plain, 0.0, 1.0)
+    # Ramped in over the whole run, the penalty acts at half its strength on average.
+    ramped = train(training.Recipe(lr=1e-2, l1=1e-2, penalty_warmup=1.0))
+    assert (training.penalty(l1, 1.0, 0.0) < training.penalty(ramped, 1.0, 0.0)
+            < training.penalty(plain, 1.0, 0.0))
+
+
+def test_penalties_rise_linearly_over_their_warmup():
+    recipe = training.Recipe(l1=1e-5, penalty_warmup=0.5)
+    fractions = [recipe.penalty_fraction(step, total_steps=10) for step in range(10)]
+    assert fractions == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    assert training.Recipe(l1=1e-5).penalty_fraction(0, total_steps=10) == 1.0
