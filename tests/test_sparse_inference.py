@@ -1,5 +1,6 @@
 """Tests of the inference plans: same logits as the masked network, and exact cost counts."""
 
+import numpy as np
 import pytest
 import torch
 from conftest import mlp_shapes, reference_logits
@@ -197,3 +198,13 @@ def test_kernel_plan_is_left_out_for_layers_wider_than_its_indices(monkeypatch, 
     plans = sparse_inference.compact_plans(network, num_threads=1)
     assert "kernel" not in plans and "mkl_csr" in plans
     assert "beyond the kernels' 16-bit indices" in caplog.text
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.uint16])
+def test_kernel_buffers_start_on_a_cache_line(dtype):
+    for size in (1, 7, 1000):
+        array = np.arange(size, dtype=dtype)
+        aligned = kernels._cache_aligned(array)
+        assert aligned.ctypes.data % kernels.CACHE_LINE_BYTES == 0
+        np.testing.assert_array_equal(aligned, array)
+        assert aligned.dtype == dtype
