@@ -139,9 +139,14 @@ def matmul_seconds_per_epoch(layer_shapes: Sequence[tuple[int, int]], num_sample
     batches after one warm-up batch and scales to the ``num_samples`` of an epoch.
     """
     batch_size = min(batch_size, num_samples)
-    weights = [torch.randn(shape, device=device) for shape in layer_shapes]
-    inputs = [torch.randn(batch_size, shape[1], device=device) for shape in layer_shapes]
-    grads = [torch.randn(batch_size, shape[0], device=device) for shape in layer_shapes]
+    generator = torch.Generator().manual_seed(0)  # Leaves the global one, training's, alone.
+
+    def random(*shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=generator).to(device)
+
+    weights = [random(*shape) for shape in layer_shapes]
+    inputs = [random(batch_size, shape[1]) for shape in layer_shapes]
+    grads = [random(batch_size, shape[0]) for shape in layer_shapes]
 
     def one_batch() -> None:
         """Runs one batch's forward and backward products, discarding the results."""

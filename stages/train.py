@@ -1,6 +1,7 @@
 """Stage train: fits one bias-free ReLU MLP per recipe and seed (models/<recipe>/seed<N>/)."""
 
 import logging
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -10,6 +11,9 @@ import tqdm
 from prunekit import cli, data, files, layout, model, params, provenance, timing, training
 
 logger = logging.getLogger("train")
+
+# Batches of matrix products timed before each epoch, the floor its time is compared with.
+MATMUL_SAMPLE_BATCHES = 10
 
 
 def main() -> None:
@@ -44,28 +48,42 @@ def main() -> None:
                              disable=not sys.stderr.isatty())]
         return bars[0].update
 
+    shapes = [tuple(weight.shape) for weight in network.weights()]
+    matmul_seconds: list[float] = []
+
+    def before_epoch(epoch: int) -> Callable[[int], object]:
+        """Times the epoch's matrix products alone, in the epoch's own time window.
+
+        On a shared machine their speed drifts by tens of percent between minutes, so a
+        single measurement after training says little about each epoch.
+        """
+        matmul_seconds.append(timing.matmul_seconds_per_epoch(
+            shapes, num_samples, config.batch_size, device, MATMUL_SAMPLE_BATCHES))
+        return progress_bar(epoch)
+
     logger.info("training %s seed %d on %d %s images for %d epochs on %s", recipe, seed,
                 num_samples, dataset, config.epochs, device)
     started = time.perf_counter()
     history = training.fit(network, train_split, test_split, config.epochs, config.batch_size,
                            config.recipes[recipe], seed,
-                           on_epoch_start=progress_bar)
+                           on_epoch_start=before_epoch)
     total_seconds = time.perf_counter() - started
     for bar in bars:
         bar.close()
     train_seconds = sum(result.seconds for result in history)
-    matmul_seconds = timing.matmul_seconds_per_epoch(
-        [tuple(weight.shape) for weight in network.weights()], num_samples, config.batch_size,
-        device)
     seconds_per_epoch = train_seconds / config.epochs
+    ratios = [result.seconds / matmul for result, matmul in
+              zip(history, matmul_seconds, strict=True)]
     final = history[-1]
     run_log = provenance.run_record(
         device, dataset, test_accuracy=final.test_accuracy, train_accuracy=final.train_accuracy,
         train_samples=num_samples, seconds=round(total_seconds, 2),
         seconds_per_epoch=round(seconds_per_epoch, 3),
-        matmul_seconds_per_epoch=round(matmul_seconds, 3),
-        epoch_over_matmul_ratio=round(seconds_per_epoch / matmul_seconds, 3),
-        epoch_seconds=[round(result.seconds, 3) for result in history])
+        matmul_seconds_per_epoch=round(statistics.median(matmul_seconds), 3),
+        epoch_over_matmul_ratio=round(statistics.median(ratios), 3),
+        epoch_seconds=[round(result.seconds, 3) for result in history],
+        epoch_matmul_seconds=[round(seconds, 3) for seconds in matmul_seconds],
+        epoch_over_matmul_ratios=[round(ratio, 3) for ratio in ratios])
     folder = layout.network_dir(recipe, seed)
     with files.replace_together() as outputs:
         files.save_torch(outputs.file(layout.dense_model(recipe, seed)),

@@ -3,6 +3,7 @@
 import gc
 
 import pytest
+import torch
 
 from prunekit import timing
 
@@ -96,3 +97,13 @@ def test_summarize_reports_median_quartiles_and_extremes_in_milliseconds():
                                      "rounds": 5})
     with pytest.raises(ValueError):
         timing.summarize([])
+
+
+def test_matmul_floor_leaves_the_training_random_state_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    seconds = timing.matmul_seconds_per_epoch([(8, 4), (2, 8)], num_samples=64, batch_size=16,
+                                              device=torch.device("cpu"), sample_batches=2)
+    assert seconds > 0
+    assert torch.equal(torch.rand(3), expected)
