@@ -82,10 +82,13 @@ def _fail_disk_full(path, data):
 def test_ctrl_c_during_training_keeps_the_old_outputs(trained):
     before = snapshot(trained)
     with edited_params(trained, "epochs: 1", "epochs: 200"):
+        # A suite run as a background job inherits an ignored SIGINT, which Python would keep.
         process = subprocess.Popen([sys.executable, "-m", "stages.train", "adam", "0"],
                                    cwd=trained,
                                    stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                    signal.SIG_DFL))
         for line in process.stderr:  # Wait until training has begun.
             if "training adam seed 0" in line:
                 break
