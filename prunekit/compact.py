@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from prunekit import model
@@ -110,3 +111,15 @@ def csr_arrays(weight: torch.Tensor, keep_zeros: bool = False
     row_pointers[1:] = torch.cumsum(kept.sum(dim=1), dim=0)
     columns = torch.nonzero(kept)[:, 1]  # Row-major order.
     return row_pointers, columns, weight.detach()[kept].contiguous()
+
+
+def csr_numpy(weight: torch.Tensor, index_dtype: type[np.integer], keep_zeros: bool = False
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Returns :func:`csr_arrays` as new NumPy arrays for compiled code to read.
+
+    Row pointers are int32 and values float32, as MKL and the kernels take them; columns are of
+    ``index_dtype`` (MKL reads int32, the kernels 16-bit indices).
+    """
+    row_pointers, columns, values = csr_arrays(weight, keep_zeros)
+    return (row_pointers.numpy().astype(np.int32), columns.numpy().astype(index_dtype),
+            values.numpy().astype(np.float32))

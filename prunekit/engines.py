@@ -1,10 +1,10 @@
-"""Forward passes of a pruned MLP on onnxruntime, MKL's sparse BLAS and a compiled kernel.
+"""Forward passes of a pruned MLP on onnxruntime and on MKL's sparse BLAS.
 
 Each back end is a callable from float32 images (batch, inputs) to logits (batch, 10), built
-once from the (out, in) matrices; :mod:`prunekit.sparse_inference` turns them into plans. None
-leaves threads spinning for long after a call, which would slow whatever runs next (the
-kernel's workers spin 0.1 ms). Design and measurements: docs/inference-notes.md and
-docs/benchmark.md.
+once from the (out, in) matrices; :mod:`prunekit.sparse_inference` turns them into plans, as it
+does the compiled kernel of :mod:`prunekit.kernels`. None leaves threads spinning for long
+after a call, which would slow whatever runs next. Design and measurements:
+docs/inference-notes.md and docs/benchmark.md.
 """
 
 from __future__ import annotations
@@ -27,13 +27,6 @@ def _float32(array: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(array, torch.Tensor):
         array = array.detach().cpu().numpy()
     return np.array(array, dtype=np.float32, order="C", copy=True)
-
-
-def _csr_numpy(weight: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Returns a matrix's CSR row pointers and columns (int32, as MKL takes them) and values."""
-    row_pointers, columns, values = compact.csr_arrays(weight)
-    return (row_pointers.numpy().astype(np.int32), columns.numpy().astype(np.int32),
-            _float32(values))
 
 
 def _images_array(images: torch.Tensor) -> np.ndarray:
@@ -132,6 +125,9 @@ class _MatrixDescr(ctypes.Structure):
     _fields_ = [("type", ctypes.c_int), ("mode", ctypes.c_int), ("diag", ctypes.c_int)]
 
 
+_GENERAL = _MatrixDescr(_MATRIX_TYPE_GENERAL, 0, 0)
+
+
 def find_mkl_runtime() -> str:
     """Locates MKL's single dynamic library, ``libmkl_rt.so.*``.
 
@@ -208,7 +204,7 @@ class _MklMatrix:
     def __init__(self, library: ctypes.CDLL, weight: torch.Tensor, batch_size: int):
         self.rows, self.columns = weight.shape
         self._library = library
-        self._row_pointers, self._column_indices, self._values = _csr_numpy(weight)
+        self._row_pointers, self._column_indices, self._values = compact.csr_numpy(weight, np.int32)
         self.handle = ctypes.c_void_p()
         _check(library.mkl_sparse_s_create_csr(
             ctypes.byref(self.handle), _INDEX_BASE_ZERO, self.rows, self.columns,
@@ -218,11 +214,11 @@ class _MklMatrix:
         expected_calls = 1_000_000
         if batch_size == 1:
             _check(library.mkl_sparse_set_mv_hint(self.handle, _OPERATION_NON_TRANSPOSE,
-                                                  GENERAL, expected_calls),
+                                                  _GENERAL, expected_calls),
                    "mkl_sparse_set_mv_hint")
         else:
             _check(library.mkl_sparse_set_mm_hint(self.handle, _OPERATION_NON_TRANSPOSE,
-                                                  GENERAL, _LAYOUT_ROW_MAJOR, batch_size,
+                                                  _GENERAL, _LAYOUT_ROW_MAJOR, batch_size,
                                                   expected_calls),
                    "mkl_sparse_set_mm_hint")
         _check(library.mkl_sparse_set_memory_hint(self.handle, _MEMORY_AGGRESSIVE),
@@ -234,20 +230,17 @@ class _MklMatrix:
         batch = activations.shape[1]
         if batch == 1:
             status = self._library.mkl_sparse_s_mv(
-                _OPERATION_NON_TRANSPOSE, 1.0, self.handle, GENERAL, activations.ctypes.data,
+                _OPERATION_NON_TRANSPOSE, 1.0, self.handle, _GENERAL, activations.ctypes.data,
                 0.0, out.ctypes.data)
         else:
             status = self._library.mkl_sparse_s_mm(
-                _OPERATION_NON_TRANSPOSE, 1.0, self.handle, GENERAL, _LAYOUT_ROW_MAJOR,
+                _OPERATION_NON_TRANSPOSE, 1.0, self.handle, _GENERAL, _LAYOUT_ROW_MAJOR,
                 activations.ctypes.data, batch, batch, 0.0, out.ctypes.data, batch)
-        _check(status, "mkl_sparse_s_mm")
+        _check(status, "mkl_sparse_s_mv" if batch == 1 else "mkl_sparse_s_mm")
 
     def __del__(self) -> None:
         if self.handle:
             self._library.mkl_sparse_destroy(self.handle)
-
-
-GENERAL = _MatrixDescr(_MATRIX_TYPE_GENERAL, 0, 0)
 
 
 class MklForward:

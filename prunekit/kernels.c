@@ -48,23 +48,46 @@ static inline __attribute__((always_inline)) void add_row(
 #define END_OF_LAYER 2
 #define APPLY_RELU 4
 
-/* Logits of tiles first_tile .. stop_tile - 1 of a batch (images row-major, batch x
- * image_width).
+/* One thread's share of a batch: tiles first_tile .. stop_tile - 1 of the images (row-major,
+ * batch x image_width), the network's passes, and work space of 2 * width * TILE floats. */
+struct tile_range {
+    const float *images;
+    int64_t batch, image_width;
+    const int64_t *input_units;
+    int64_t inputs;
+    const int32_t *row_pointers;
+    const uint16_t *column_indices;
+    const float *values;
+    const int64_t *rows, *pointer_offsets, *nonzero_offsets, *flags;
+    int64_t passes;
+    float *work;
+    int64_t width, first_tile, stop_tile;
+    float *logits;
+};
+
+/* Logits of one thread's tiles.
  * A tile's activations are (features, TILE) with the images innermost; an output row's 64
  * accumulators stay in vector registers while each non-zero adds its multiple of one
  * contiguous activation row. Each layer runs as one or more passes over blocks of its input
  * columns (flags: ACCUMULATE adds to the rows the previous pass left, END_OF_LAYER makes the
- * output the next layer's input, RELU clamps it), so that the activation rows one pass reads
- * stay in the L1 cache. work holds 2 * width * TILE floats. */
-static void forward_tiles(const float *images, int64_t batch, int64_t image_width,
-                          const int64_t *input_units, int64_t inputs,
-                          const int32_t *row_pointers, const uint16_t *column_indices,
-                          const float *values, const int64_t *rows,
-                          const int64_t *pointer_offsets, const int64_t *nonzero_offsets,
-                          const int64_t *flags, int64_t passes, float *work, int64_t width,
-                          int64_t first_tile, int64_t stop_tile, float *logits) {
+ * output the next layer's input, APPLY_RELU clamps it), so that the activation rows one pass
+ * reads stay in cache (kernels.py's BLOCK_COLUMNS sets the blocks). */
+static void forward_tiles(const struct tile_range *range) {
+    if (range->first_tile >= range->stop_tile) return; /* an idle worker's empty share */
+    /* Locals, so that the loops keep the pointers in registers. */
+    const float *const images = range->images;
+    const int64_t batch = range->batch, image_width = range->image_width;
+    const int64_t *const input_units = range->input_units;
+    const int64_t inputs = range->inputs;
+    const int32_t *const row_pointers = range->row_pointers;
+    const uint16_t *const column_indices = range->column_indices;
+    const float *const values = range->values;
+    const int64_t *const rows = range->rows, *const pointer_offsets = range->pointer_offsets;
+    const int64_t *const nonzero_offsets = range->nonzero_offsets, *const flags = range->flags;
+    const int64_t passes = range->passes, width = range->width;
+    float *const work = range->work, *const logits = range->logits;
     const int64_t outputs = rows[passes - 1];
-    for (int64_t tile = first_tile; tile < stop_tile; ++tile) {
+    for (int64_t tile = range->first_tile; tile < range->stop_tile; ++tile) {
         float *current = work, *following = work + width * TILE;
         const int64_t start = tile * TILE;
         const int64_t count = batch - start < TILE ? batch - start : TILE;
@@ -110,32 +133,6 @@ static void forward_tiles(const float *images, int64_t batch, int64_t image_widt
             for (int64_t output = 0; output < outputs; ++output)
                 logits[(start + lane) * outputs + output] = current[output * TILE + lane];
     }
-}
-
-/* The arguments of forward_tiles for one thread's share of the tiles. */
-struct tile_range {
-    const float *images;
-    int64_t batch, image_width;
-    const int64_t *input_units;
-    int64_t inputs;
-    const int32_t *row_pointers;
-    const uint16_t *column_indices;
-    const float *values;
-    const int64_t *rows, *pointer_offsets, *nonzero_offsets, *flags;
-    int64_t passes;
-    float *work;
-    int64_t width, first_tile, stop_tile;
-    float *logits;
-};
-
-static void *run_tile_range(void *argument) {
-    const struct tile_range *r = argument;
-    if (r->first_tile >= r->stop_tile) return NULL; /* an idle worker's empty share */
-    forward_tiles(r->images, r->batch, r->image_width, r->input_units, r->inputs,
-                  r->row_pointers, r->column_indices, r->values, r->rows, r->pointer_offsets,
-                  r->nonzero_offsets, r->flags, r->passes, r->work, r->width, r->first_tile,
-                  r->stop_tile, r->logits);
-    return NULL;
 }
 
 #define MAX_THREADS 64
@@ -212,7 +209,7 @@ static void run_on_pool(void (*task)(int64_t index)) {
     while (atomic_load(&pool.pending) > 0) __builtin_ia32_pause();
 }
 
-static void run_tile_task(int64_t index) { run_tile_range(&pool.ranges[index]); }
+static void run_tile_task(int64_t index) { forward_tiles(&pool.ranges[index]); }
 
 /* Logits of a batch, its tiles split evenly between the calling thread and threads - 1
  * pool workers; work holds threads * 2 * width * TILE floats. Returns the number of threads

@@ -45,9 +45,8 @@ CACHE_LINE_BYTES = 64
 # (64 KiB), the fastest block measured.
 BLOCK_COLUMNS = 256
 # One image: matrices at least this dense are read densely (8 weights per instruction) rather
-# than by rows or columns (one weight and one index). Measured on the adam networks: the dense
-# format took 76 us at weight k80 (density 0.2) against 127 us sparse, and 93-104 us at k90
-# (density 0.11) against 76 us sparse.
+# than by rows or columns (one weight and one index); the dense format wins at density 0.2 and
+# loses at 0.11 (docs/benchmark.md).
 DENSE_MIN_DENSITY = 0.15
 # One image: fewer sparse multiply-adds than this per thread do not pay for a second thread's
 # barriers, so smaller networks run on fewer threads. A dense matrix counts an eighth of its
@@ -142,13 +141,6 @@ def _cache_aligned(array: np.ndarray) -> np.ndarray:
     return aligned
 
 
-def _csr16(matrix: torch.Tensor, keep_zeros: bool = False) -> tuple[np.ndarray, ...]:
-    """Returns :func:`compact.csr_arrays` as the kernels take them: int32, uint16, float32."""
-    pointers, indices, values = compact.csr_arrays(matrix, keep_zeros)
-    return (pointers.numpy().astype(np.int32), indices.numpy().astype(np.uint16),
-            values.numpy().astype(np.float32))
-
-
 def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros: bool
                  ) -> tuple[np.ndarray, ...]:
     """Packs ``forward_batch``'s passes: each matrix in CSR, one pass per block of its columns.
@@ -168,7 +160,8 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
     for index, weight in enumerate(weights):
         starts = range(0, max(weight.shape[1], 1), block_columns)
         for number, start in enumerate(starts):
-            block = _csr16(weight[:, start:start + block_columns], keep_zeros)
+            block = compact.csr_numpy(weight[:, start:start + block_columns], np.uint16,
+                                      keep_zeros)
             pointers.append(block[0])
             indices.append(block[1] + np.uint16(start))
             values.append(block[2])
@@ -240,8 +233,8 @@ def _part_arrays(part: torch.Tensor, layer_format: int) -> tuple[np.ndarray, ...
         runs = padded.split(8 * RUN_VECTORS)  # Each run stored (inputs, its rows).
         values = torch.cat([run.T.flatten() for run in runs])
         return (np.zeros(1, np.int32), np.zeros(1, np.uint16),
-                _cache_aligned(values.numpy().astype(np.float32)))
-    return _csr16(part if layer_format == FORMAT_CSR else part.T)
+                _cache_aligned(values.numpy()))
+    return compact.csr_numpy(part if layer_format == FORMAT_CSR else part.T, np.uint16)
 
 
 class KernelForward:
@@ -342,7 +335,7 @@ class KernelForward:
             self._library.forward_vector(self._vector_pointer, images.data_ptr(),
                                          logits.data_ptr())
         else:
-            # A thread the kernel could not start leaves its tiles to the calling thread.
+            # If the kernel cannot start every thread, the tiles are shared among those that run.
             self._library.forward_batch(
                 images.data_ptr(), batch, image_width, self._units_pointer, self._inputs,
                 *self._blocked_pointers, self._passes, self._work_pointer, self._width,

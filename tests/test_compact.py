@@ -1,5 +1,6 @@
 """Dead-neuron removal, CSR arrays and the equivalence of compact networks."""
 
+import numpy as np
 import pytest
 import torch
 from conftest import mlp_shapes, reference_logits
@@ -75,3 +76,16 @@ def test_csr_arrays_list_the_nonzeros_row_by_row():
     assert values.tolist() == [0.0, 2.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="2-D"):
         compact.csr_arrays(torch.ones(3))
+
+
+def test_csr_numpy_gives_compiled_code_its_dtypes_in_arrays_of_its_own():
+    weight = torch.tensor([[0.0, 2.5, 0.0], [-1.0, 0.0, 4.0]])
+    row_pointers, columns, values = compact.csr_numpy(weight, np.uint16)
+    assert (row_pointers.dtype, columns.dtype, values.dtype) == (np.int32, np.uint16, np.float32)
+    assert row_pointers.tolist() == [0, 1, 3]
+    assert columns.tolist() == [1, 0, 2]
+    assert values.tolist() == [2.5, -1.0, 4.0]
+    values[0] = 7.0  # A copy: the matrix the arrays came from is untouched.
+    assert weight[0, 1] == 2.5
+    _, columns, values = compact.csr_numpy(weight, np.int32, keep_zeros=True)
+    assert columns.dtype == np.int32 and values.tolist() == [0.0, 2.5, 0.0, -1.0, 0.0, 4.0]
