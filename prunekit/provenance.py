@@ -34,13 +34,16 @@ def cpu_model() -> str:
 def describe(device: torch.device | str, dataset: str | None = None) -> dict[str, str | int]:
     """Describes the environment a stage ran in: versions, machine, device, threads.
 
-    The ``dataset`` it read, if any, is recorded with its content checksum.
+    ``cpu_capability`` is the widest vector instruction set PyTorch uses on this CPU (AVX2 or
+    AVX512): models of one name differ in it, and the timings with it. The ``dataset`` read, if
+    any, is recorded with its content checksum.
     """
     description: dict[str, str | int] = {
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "machine": f"{platform.machine()} {sys.platform}",
         "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "device": str(device),
         "num_threads": torch.get_num_threads(),
     }

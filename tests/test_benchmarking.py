@@ -178,6 +178,7 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, r
     log = json.loads(layout.stage_log("benchmark", "adam").read_text())
     assert log["provenance"]["num_threads"] == 1
     assert log["provenance"]["torch_version"] == torch.__version__
+    assert log["provenance"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert log["timing"]["rounds"] == 2
     rows = files.read_table(layout.benchmark_table("adam"))
     assert tuple(rows.columns) == benchmarking.ROW_KEYS
