@@ -64,15 +64,25 @@ def aggregate_seeds(results: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def headline(aggregated: pd.DataFrame) -> pd.DataFrame:
-    """Picks the :data:`HEADLINE` mean accuracies, a row per recipe (NaN where not measured)."""
+def headline(aggregated: pd.DataFrame, statistic: str = "mean") -> pd.DataFrame:
+    """Picks the :data:`HEADLINE` accuracies, a row per recipe (NaN where not measured).
+
+    ``statistic`` names the ``accuracy_<statistic>`` column read: mean, std, min or max.
+    """
     magnitude = _magnitude_all(aggregated)
     recipes = pd.Index(aggregated["recipe"].unique(), name="recipe")
     columns = {}
     for name, method, percent in HEADLINE:
         chosen = magnitude[(magnitude["method"] == method) & (magnitude["k"] == percent)]
-        columns[name] = chosen.set_index("recipe")["accuracy_mean"].reindex(recipes)
+        columns[name] = chosen.set_index("recipe")[f"accuracy_{statistic}"].reindex(recipes)
     return pd.DataFrame(columns, index=recipes)
+
+
+def dead_units(aggregated: pd.DataFrame) -> pd.DataFrame:
+    """The dead hidden units weight pruning leaves per recipe and k, a chart series per recipe."""
+    rows = _magnitude_all(aggregated)
+    rows = rows[rows["method"] == "weight"]
+    return rows.assign(series=rows["recipe"])[["series", "recipe", "k", "sparsity", "dead_units"]]
 
 
 def percent_columns(table: pd.DataFrame) -> pd.DataFrame:
@@ -169,18 +179,9 @@ def recipe_table(aggregated: pd.DataFrame, speedups: dict[str, dict[str, float]]
 
     Accuracies are percent to 2 decimals, as ``<name>_mean``, ``_std``, ``_min`` and ``_max``.
     """
-    magnitude = _magnitude_all(aggregated)
-    rows = []
-    for recipe in aggregated["recipe"].unique():
-        row: dict = {"recipe": recipe}
-        for name, method, percent in HEADLINE:
-            chosen = magnitude[(magnitude["recipe"] == recipe) & (magnitude["method"] == method)
-                               & (magnitude["k"] == percent)]
-            for statistic in ("mean", "std", "min", "max"):
-                row[f"{name}_{statistic}"] = (round(100 * float(chosen[f"accuracy_{statistic}"]
-                                                                .iloc[0]), 2)
-                                              if len(chosen) else None)
-        row.update({f"{name}_speedup": value
-                    for name, value in speedups.get(recipe, {}).items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
+    statistics = ("mean", "std", "min", "max")
+    tables = {statistic: headline(aggregated, statistic) for statistic in statistics}
+    accuracies = pd.DataFrame({f"{name}_{statistic}": (100 * tables[statistic][name]).round(2)
+                               for name, _, _ in HEADLINE for statistic in statistics})
+    speeds = pd.DataFrame.from_dict(speedups, orient="index").add_suffix("_speedup")
+    return accuracies.join(speeds).reset_index()

@@ -214,7 +214,7 @@ def _download_from_mirrors(dataset: str, destination: pathlib.Path) -> None:
     archive_md5 = dict(dataset_class.resources)
     with tempfile.TemporaryDirectory() as download_folder:
         for name in FILE_NAMES:
-            errors = []
+            failures = []
             for mirror in dataset_class.mirrors:
                 try:
                     utils.download_url(mirror + archive_name(name), download_folder,
@@ -222,10 +222,10 @@ def _download_from_mirrors(dataset: str, destination: pathlib.Path) -> None:
                                        md5=archive_md5[archive_name(name)])
                     break
                 except Exception as error:  # noqa: BLE001 - any failure: try the next mirror.
-                    errors.append(f"{mirror}: {error}")
+                    failures.append(f"{mirror}: {error}")
             else:
                 raise DatasetError(f"could not download {archive_name(name)}: "
-                                   + "; ".join(errors))
+                                   + "; ".join(failures))
         _copy_from_folder(pathlib.Path(download_folder), dataset, destination)
 
 

@@ -23,13 +23,8 @@ def sparsity_accuracy_figure(curves: pandas.DataFrame, recipe: str, dataset: str
     axes = figure.add_subplot()
     rows = curves[curves["recipe"] == recipe]
     for method in [method for method in METHOD_LABELS if (rows["method"] == method).any()]:
-        for control, linestyle in (("magnitude", "-"), ("random", "--")):
-            chosen = rows[(rows["method"] == method) & (rows["control"] == control)]
-            if len(chosen):
-                label = METHOD_LABELS[method] + ("" if control == "magnitude"
-                                                 else ": random control")
-                _percent_band(axes, chosen.sort_values("sparsity"), "sparsity",
-                              METHOD_COLORS[method], label, linestyle)
+        _control_bands(axes, rows[rows["method"] == method], METHOD_COLORS[method],
+                       METHOD_LABELS[method])
     _accuracy_axes(axes, "Sparsity of the whole network (% of weights that are zero)")
     axes.set_title(f"Pruning without retraining: recipe {recipe}, mean and min-max over "
                    f"seeds ({dataset})", fontsize="medium")
@@ -108,7 +103,7 @@ def _recipe_color(recipes: Sequence[str], recipe: str) -> str:
     return RECIPE_COLORS[list(recipes).index(recipe) % len(RECIPE_COLORS)]
 
 
-def _percent_band(axes: Any, rows: Any, x: str, color: str, label: str | None,
+def _percent_band(axes: Any, rows: pandas.DataFrame, x: str, color: str, label: str | None,
                   linestyle: str = "-") -> None:
     """Draws ``accuracy_mean`` and its min-max band against column ``x``, fractions as %."""
     xs = 100 * rows[x].to_numpy(dtype=float)
@@ -130,28 +125,34 @@ def _accuracy_axes(axes: Any, xlabel: str) -> None:
     axes.grid(alpha=0.3)
 
 
-def seeds_sparsity_accuracy_figure(aggregated: Any, dataset: str) -> mpl_figure.Figure:
+def _control_bands(axes: Any, rows: pandas.DataFrame, color: str, label: str) -> None:
+    """Draws the magnitude curve of ``rows`` (one method) solid and its random control dashed."""
+    for control, linestyle in (("magnitude", "-"), ("random", "--")):
+        chosen = rows[rows["control"] == control]
+        if len(chosen):
+            _percent_band(axes, chosen.sort_values("sparsity"), "sparsity", color,
+                          label if control == "magnitude" else f"{label}: random control",
+                          linestyle)
+
+
+def seeds_sparsity_accuracy_figure(aggregated: pandas.DataFrame, dataset: str
+                                   ) -> mpl_figure.Figure:
     """Draws accuracy against sparsity, a panel per method, a mean and band per recipe.
 
     The random control is dashed, in the recipe's colour. ``aggregated`` is
     :func:`prunekit.aggregate.aggregate_seeds` output.
     """
     whole = aggregated[aggregated["scope"] == "all"]
-    methods = [method for method in ("weight", "unit") if (whole["method"] == method).any()]
+    methods = [method for method in METHOD_LABELS if (whole["method"] == method).any()]
     recipes = list(whole["recipe"].unique())
     figure = mpl_figure.Figure(figsize=(6 * len(methods), 4.8), layout="constrained")
     panels = figure.subplots(1, len(methods), squeeze=False, sharey=True)[0]
     for axes, method in zip(panels, methods, strict=True):
         for recipe in recipes:
-            color = _recipe_color(recipes, recipe)
-            for control, linestyle in (("magnitude", "-"), ("random", "--")):
-                rows = whole[(whole["method"] == method) & (whole["recipe"] == recipe)
-                             & (whole["control"] == control)].sort_values("sparsity")
-                if len(rows):
-                    label = recipe if control == "magnitude" else f"{recipe}: random control"
-                    _percent_band(axes, rows, "sparsity", color, label, linestyle)
+            _control_bands(axes, whole[(whole["method"] == method) & (whole["recipe"] == recipe)],
+                           _recipe_color(recipes, recipe), recipe)
         _accuracy_axes(axes, "Sparsity of the whole network (% of weights that are zero)")
-        axes.set_title(METHOD_LABELS.get(method, method))
+        axes.set_title(METHOD_LABELS[method])
     handles, labels = panels[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside right upper", fontsize="small")
     figure.suptitle(f"Pruning without retraining, mean and min-max over seeds ({dataset})\n"
@@ -159,7 +160,7 @@ def seeds_sparsity_accuracy_figure(aggregated: Any, dataset: str) -> mpl_figure.
     return figure
 
 
-def layer_sensitivity_figure(aggregated: Any, method: str, recipe: str, dataset: str
+def layer_sensitivity_figure(aggregated: pandas.DataFrame, method: str, recipe: str, dataset: str
                              ) -> mpl_figure.Figure:
     """Draws accuracy against k when one matrix alone is pruned, a line per matrix.
 
@@ -189,7 +190,7 @@ def layer_sensitivity_figure(aggregated: Any, method: str, recipe: str, dataset:
     return figure
 
 
-def recipe_training_figure(curves: Any, dataset: str) -> mpl_figure.Figure:
+def recipe_training_figure(curves: pandas.DataFrame, dataset: str) -> mpl_figure.Figure:
     """Draws training loss and test accuracy per epoch, per recipe mean and min-max over seeds.
 
     ``curves`` is :func:`prunekit.aggregate.training_curves` output.
@@ -220,7 +221,7 @@ def recipe_training_figure(curves: Any, dataset: str) -> mpl_figure.Figure:
     return figure
 
 
-def penalty_tradeoff_figure(runs: Any, penalty: str, columns: Mapping[str, str]
+def penalty_tradeoff_figure(runs: pandas.DataFrame, penalty: str, columns: Mapping[str, str]
                             ) -> mpl_figure.Figure:
     """Draws accuracy against penalty strength (docs/recipes.md), mean and min-max over seeds.
 

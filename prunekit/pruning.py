@@ -114,7 +114,7 @@ def keep_masks(weights: Sequence[torch.Tensor], method: str, percent: float,
     orders = [pruning_ranks(weight, method) if generator is None
               else random_ranks(weight, method, generator) for weight in weights[:-1]]
     masks = [keep_mask_from_ranks(weight, order, percent)
-             for weight, order in zip(weights, orders, strict=False)]
+             for weight, order in zip(weights[:-1], orders, strict=True)]
     return [*masks, torch.ones_like(weights[-1], dtype=torch.bool)]
 
 

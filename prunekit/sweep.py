@@ -117,3 +117,18 @@ def sweep(weights: Sequence[torch.Tensor], images: torch.Tensor, labels: torch.T
         logger.info("swept %s pruning at %d k values", method, len(percents))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
+
+def summary(table: pd.DataFrame) -> dict:
+    """Picks magnitude pruning of every prunable matrix out of :func:`sweep`'s table.
+
+    Returns:
+        ``dense`` accuracy, then per method and k label its ``k``, ``accuracy`` and
+        ``sparsity`` (fractions): the shape of a network's ``evaluate.json``.
+    """
+    magnitude = table[(table["control"] == "magnitude") & (table["scope"] == ALL_LAYERS)]
+    dense = magnitude[magnitude["k"] == 0]["accuracy"]
+    chosen: dict = {"dense": {"accuracy": float(dense.iloc[0]) if len(dense) else None}}
+    for row in magnitude.itertuples():
+        chosen.setdefault(row.method, {})[pruning.percent_label(row.k)] = {
+            "k": row.k, "accuracy": row.accuracy, "sparsity": row.sparsity}
+    return chosen

@@ -141,12 +141,12 @@ def matmul_seconds_per_epoch(layer_shapes: Sequence[tuple[int, int]], num_sample
     batch_size = min(batch_size, num_samples)
     generator = torch.Generator().manual_seed(0)  # Leaves the global one, training's, alone.
 
-    def random(*shape: int) -> torch.Tensor:
+    def random_tensor(*shape: int) -> torch.Tensor:
         return torch.randn(shape, generator=generator).to(device)
 
-    weights = [random(*shape) for shape in layer_shapes]
-    inputs = [random(batch_size, shape[1]) for shape in layer_shapes]
-    grads = [random(batch_size, shape[0]) for shape in layer_shapes]
+    weights = [random_tensor(*shape) for shape in layer_shapes]
+    inputs = [random_tensor(batch_size, shape[1]) for shape in layer_shapes]
+    grads = [random_tensor(batch_size, shape[0]) for shape in layer_shapes]
 
     def one_batch() -> None:
         """Runs one batch's forward and backward products, discarding the results."""

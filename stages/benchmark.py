@@ -4,14 +4,13 @@ import logging
 import os
 import pathlib
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Before PyTorch loads OpenMP: its threads (and MKL's, on the same runtime) spin about 0.2 ms
 # after a parallel region instead of several, so a PyTorch plan's idle threads no longer slow
-# the plan timed after it (the kernel plan took 1.4-2x its own time right after a PyTorch
-# block), while PyTorch's own back-to-back calls run as fast as before (docs/benchmark.md).
+# the plan timed after it, while PyTorch's own back-to-back calls run as fast as before
+# (docs/benchmark.md).
 os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
 import onnxruntime  # noqa: E402
@@ -100,7 +99,6 @@ def main() -> None:
         sparse_inference.PlanMismatchError: If a plan's logits differ from the masked
             network's beyond rounding.
     """
-    started = time.perf_counter()
     settings = params.load_params(["benchmark", "train", "prune"])
     config, train = settings["benchmark"], settings["train"]
     recipe, _ = cli.network_arguments(list(train.recipes))
@@ -120,8 +118,7 @@ def main() -> None:
         timing={"rounds": policy.rounds, "block_seconds": policy.block_seconds,
                 "load_average_at_start": round(load_average, 2),
                 "load_average_at_end": round(os.getloadavg()[0], 2),
-                "gomp_spincount": os.environ["GOMP_SPINCOUNT"],
-                "wall_seconds": round(time.perf_counter() - started, 1)})
+                "gomp_spincount": os.environ["GOMP_SPINCOUNT"]})
     with files.replace_together() as outputs:
         files.write_csv(outputs.file(layout.benchmark_table(recipe)), rows)
         files.write_json(outputs.file(layout.stage_log("benchmark", recipe)), log)

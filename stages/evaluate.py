@@ -2,27 +2,9 @@
 
 import logging
 
-import pandas as pd
-
-from prunekit import artifacts, cli, data, files, layout, params, provenance, pruning, sweep
+from prunekit import artifacts, cli, data, files, layout, params, provenance, sweep
 
 logger = logging.getLogger("evaluate")
-
-
-def evaluation_summary(table: pd.DataFrame) -> dict:
-    """Picks magnitude pruning of every prunable matrix out of :func:`sweep.sweep`'s table.
-
-    Returns:
-        ``dense`` accuracy, then per method and k label its ``k``, ``accuracy`` and
-        ``sparsity`` (fractions): the shape of a network's ``evaluate.json``.
-    """
-    magnitude = table[(table["control"] == "magnitude") & (table["scope"] == sweep.ALL_LAYERS)]
-    dense = magnitude[magnitude["k"] == 0]["accuracy"]
-    summary: dict = {"dense": {"accuracy": float(dense.iloc[0]) if len(dense) else None}}
-    for row in magnitude.itertuples():
-        summary.setdefault(row.method, {})[pruning.percent_label(row.k)] = {
-            "k": row.k, "accuracy": row.accuracy, "sparsity": row.sparsity}
-    return summary
 
 
 def main() -> None:
@@ -45,7 +27,7 @@ def main() -> None:
     table = sweep.sweep(weights, test_split.images, test_split.labels, config.k_list,
                         config.methods, config.random_draws, random_seed=seed,
                         single_layers=recipe == config.layer_sensitivity)
-    summary = evaluation_summary(table)
+    summary = sweep.summary(table)
     logger.info("%s seed %d: dense %.4f; %s", recipe, seed, summary["dense"]["accuracy"],
                 ", ".join(f"{method} {label} {result['accuracy']:.4f}"
                           for method in config.methods

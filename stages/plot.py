@@ -1,5 +1,8 @@
 """Stage plot: draws the labelled PNG charts under plots/ from the summarized plot data."""
 
+import pathlib
+from collections.abc import Sequence
+
 import pandas as pd
 
 from prunekit import cli, files, layout, params, plotting
@@ -7,7 +10,7 @@ from prunekit import cli, files, layout, params, plotting
 CURVE_COLUMNS = ("k", "sparsity", "accuracy_mean", "accuracy_min", "accuracy_max")
 
 
-def read_tables(folder, methods) -> pd.DataFrame:
+def read_tables(folder: pathlib.Path, methods: Sequence[str]) -> pd.DataFrame:
     """Concatenates the per-method curve tables of a folder."""
     return pd.concat([files.read_table(folder / f"{method}.csv", numeric=CURVE_COLUMNS)
                       for method in methods], ignore_index=True)

@@ -55,9 +55,6 @@ def main() -> None:
     benchmarks = read_recipes(recipes, layout.benchmark_table)
     headline = aggregate.headline(aggregated)
     speedups = aggregate.headline_speedups(benchmarks, HEADLINE_BATCH)
-    weight_rows = aggregated[(aggregated["method"] == "weight")
-                             & (aggregated["control"] == "magnitude")
-                             & (aggregated["scope"] == "all")]
     with files.replace_together() as outputs:
         accuracy = outputs.directory(layout.ACCURACY_TABLES)
         layers = outputs.directory(layout.LAYER_TABLES)
@@ -67,8 +64,7 @@ def main() -> None:
             if layer_recipe is not None:
                 files.write_csv(layers / f"{method}.csv",
                                 aggregate.layer_curves(aggregated, method, layer_recipe))
-        files.write_csv(outputs.file(layout.DEAD_UNITS), weight_rows.assign(
-            series=weight_rows["recipe"])[["series", "recipe", "k", "sparsity", "dead_units"]])
+        files.write_csv(outputs.file(layout.DEAD_UNITS), aggregate.dead_units(aggregated))
         files.write_csv(outputs.file(layout.TRAIN_HISTORY), history)
         files.write_csv(outputs.file(layout.FILE_SIZES), file_sizes.assign(
             series=file_sizes["recipe"] + ": " + file_sizes["method"]))

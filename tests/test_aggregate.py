@@ -52,6 +52,16 @@ def test_headline_picks_magnitude_means_and_marks_missing_k():
     assert summary.loc["adam", "unit_k50"] == pytest.approx(0.83)
     assert math.isnan(summary.loc["adam", "weight_k95"])
     assert summary.loc["l1", "weight_k90"] == pytest.approx(0.88)
+    spread = aggregate.headline(aggregate.aggregate_seeds(_results()), "max")
+    assert spread.loc["adam", "weight_k90"] == pytest.approx(0.70)
+
+
+def test_dead_units_lists_weight_pruning_by_magnitude_only():
+    dead = aggregate.dead_units(aggregate.aggregate_seeds(_results()))
+    assert list(dead.columns) == ["series", "recipe", "k", "sparsity", "dead_units"]
+    assert dead[["recipe", "k"]].values.tolist() == [["adam", 0], ["adam", 90], ["l1", 90]]
+    assert dead["series"].tolist() == dead["recipe"].tolist()
+    assert dead["dead_units"].tolist() == pytest.approx([1.0, 1.0, 7.0])
 
 
 def test_aggregate_names_missing_columns():

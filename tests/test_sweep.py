@@ -51,6 +51,19 @@ def test_every_row_matches_the_plainly_masked_network(network_and_data):
     assert (dense.sparsity == 0).all()
 
 
+def test_summary_keeps_magnitude_pruning_of_every_matrix(network_and_data):
+    weights, images, labels = network_and_data
+    table = sweep.sweep(weights, images, labels, [0, 50, 90], random_draws=1, random_seed=0)
+    summary = sweep.summary(table)
+    assert list(summary) == ["dense", "weight", "unit"]
+    assert summary["dense"]["accuracy"] == pytest.approx(0.9)
+    assert list(summary["unit"]) == ["k0", "k50", "k90"]
+    chosen = table[(table.method == "unit") & (table.k == 90) & (table.control == "magnitude")
+                   & (table.scope == "all")].iloc[0]
+    assert summary["unit"]["k90"] == {"k": 90, "accuracy": chosen.accuracy,
+                                      "sparsity": chosen.sparsity}
+
+
 def test_random_draws_differ_and_repeat_for_a_seed(network_and_data):
     weights, images, labels = network_and_data
     first = sweep.sweep(weights, images, labels, [90], methods=["unit"], random_draws=2,
