@@ -118,32 +118,26 @@ def save_compact(path: str | pathlib.Path, network: compact.CompactNetwork, meth
     return counts
 
 
-def check_artifact(saved: object, path: str | pathlib.Path, layer_sizes: Sequence[int],
-                   method: str, percent: float) -> dict:
-    """Checks a loaded artifact, not yet decoded, is the expected one, and returns it.
+def _read_artifact(path: str | pathlib.Path) -> dict:
+    """Loads an artifact file, not yet decoded, checking its format and that it is whole.
 
     Raises:
-        ArtifactError: If it is of another format, or made from another architecture, method
-            or percentage.
+        ArtifactError: If the file is missing, unreadable, of another format or incomplete.
     """
+    saved = files.load_checkpoint(path, ArtifactError, _FIX)
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise ArtifactError(f"{path} is not a {FORMAT} artifact; {_FIX}")
-    sizes = list(saved.get("layer_sizes", []))
-    made_with = (saved.get("method"), saved.get("percent"))
-    if sizes != list(layer_sizes):
-        raise ArtifactError(f"{path} was pruned from layer sizes {sizes}, expected "
-                            f"{list(layer_sizes)}; {_FIX}")
-    if made_with != (method, percent):
-        raise ArtifactError(f"{path} holds {made_with[0]} pruning at k={made_with[1]}, expected "
-                            f"{method} at k={percent}; {_FIX}")
+    if not {"method", "percent", "layer_sizes"} <= set(saved):
+        raise ArtifactError(f"{path} does not say how it was pruned; {_FIX}")
+    sizes = list(saved["layer_sizes"])
     if len(saved.get("matrices", ())) != len(sizes) - 1 or len(
             saved.get("kept_units", ())) != len(sizes):
         raise ArtifactError(f"{path} does not hold one matrix per layer; {_FIX}")
     return saved
 
 
-def decode_artifact(saved: dict, path: str | pathlib.Path) -> compact.CompactNetwork:
-    """Decodes an artifact passed by :func:`check_artifact` into its compact network.
+def _decode_artifact(saved: dict, path: str | pathlib.Path) -> compact.CompactNetwork:
+    """Decodes an artifact read by :func:`_read_artifact` into its compact network.
 
     Raises:
         ArtifactError: If a matrix is inconsistent or disagrees with the kept neurons.
@@ -161,15 +155,34 @@ def decode_artifact(saved: dict, path: str | pathlib.Path) -> compact.CompactNet
                                   weights=weights)
 
 
+def read_compact(path: str | pathlib.Path) -> tuple[compact.CompactNetwork, str, float]:
+    """Loads any network saved by :func:`save_compact`, with the method and percent it records.
+
+    Raises:
+        ArtifactError: If the file is missing, unreadable or inconsistent.
+    """
+    saved = _read_artifact(path)
+    return _decode_artifact(saved, path), saved["method"], saved["percent"]
+
+
 def load_compact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: str,
                  percent: float) -> compact.CompactNetwork:
     """Loads a network saved by :func:`save_compact` and checks it is the expected one.
 
     Raises:
-        ArtifactError: If the file is missing, unreadable, inconsistent, or another network's.
+        ArtifactError: If the file is missing, unreadable, inconsistent, or made from another
+            architecture, method or percentage.
     """
-    saved = files.load_checkpoint(path, ArtifactError, _FIX)
-    return decode_artifact(check_artifact(saved, path, layer_sizes, method, percent), path)
+    saved = _read_artifact(path)
+    sizes = list(saved["layer_sizes"])
+    made_with = (saved["method"], saved["percent"])
+    if sizes != list(layer_sizes):
+        raise ArtifactError(f"{path} was pruned from layer sizes {sizes}, expected "
+                            f"{list(layer_sizes)}; {_FIX}")
+    if made_with != (method, percent):
+        raise ArtifactError(f"{path} holds {made_with[0]} pruning at k={made_with[1]}, expected "
+                            f"{method} at k={percent}; {_FIX}")
+    return _decode_artifact(saved, path)
 
 
 def load_weights(path: str | pathlib.Path, hidden_sizes: Sequence[int] | None = None

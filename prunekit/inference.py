@@ -73,14 +73,7 @@ def load(path: str | pathlib.Path, batch_size: int = 1, plan: str | None = None,
         ValueError: If ``plan`` is unknown or does not apply to this network (e.g. a CSR plan
             for a dense one).
     """
-    saved = files.load_checkpoint(path, artifacts.ArtifactError,
-                                  "give a file the prune stage wrote "
-                                  "(models/<recipe>/pruned/*.pt)")
-    if not isinstance(saved, dict) or not {"method", "percent", "layer_sizes"} <= set(saved):
-        raise artifacts.ArtifactError(f"{path} is not a compact artifact")
-    method, percent = saved["method"], saved["percent"]
-    network = artifacts.decode_artifact(
-        artifacts.check_artifact(saved, path, saved["layer_sizes"], method, percent), path)
+    network, method, percent = artifacts.read_compact(path)
     if table is None:
         table = pathlib.Path(path).parent.parent / layout.BENCHMARK_FILE
     chosen = plan or fastest_plan(table, method, percent, batch_size) or DEFAULT_PLAN

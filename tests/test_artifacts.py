@@ -58,3 +58,20 @@ def test_load_rejects_wrong_architecture_and_garbage(tmp_path, random_weights):
         artifacts.load_compact(garbage, sizes, "weight", 0)
     with pytest.raises(artifacts.ArtifactError, match="missing.pt not found; run the prune"):
         artifacts.load_compact(tmp_path / "missing.pt", sizes, "unit", 0)
+
+
+def test_read_compact_serves_any_artifact_with_how_it_was_pruned(tmp_path, random_weights):
+    weights = random_weights(mlp_shapes([16]))
+    path = tmp_path / "net.pt"
+    artifacts.save_compact(path, compact.compact(pruning.prune(weights, "unit", 50)), "unit", 50)
+    network, method, percent = artifacts.read_compact(path)
+    assert (network.layer_sizes, method, percent) == ((784, 16, 10), "unit", 50)
+    assert network.weights[0].shape == (8, 784)
+    saved = torch.load(path, weights_only=True)
+    del saved["percent"]
+    torch.save(saved, path)
+    with pytest.raises(artifacts.ArtifactError, match="does not say how it was pruned"):
+        artifacts.read_compact(path)
+    torch.save({"format": "something else"}, path)
+    with pytest.raises(artifacts.ArtifactError, match="is not a .* artifact"):
+        artifacts.read_compact(path)
