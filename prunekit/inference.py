@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 COMPACT_COUNTERPART = {sparse_inference.BASELINE: "compact_dense", "masked_ort": "compact_ort",
                        "masked_kernel": "kernel"}
 # Served when no benchmark table names a plan: onnxruntime's dense products on the compact
-# network apply to any network and are rarely far from the fastest (docs/inference-notes.md).
+# network apply to any network, but can be several times slower than the fastest plan
+# (docs/inference-notes.md).
 DEFAULT_PLAN = "compact_ort"
 
 
