@@ -1,5 +1,6 @@
 """Stage train: fits one bias-free ReLU MLP per recipe and seed (models/<recipe>/seed<N>/)."""
 
+import itertools
 import logging
 import statistics
 import sys
@@ -12,8 +13,9 @@ from prunekit import cli, data, files, layout, model, params, provenance, timing
 
 logger = logging.getLogger("train")
 
-# Batches of matrix products timed before each epoch, the floor its time is compared with.
-MATMUL_SAMPLE_BATCHES = 10
+# Batches of matrix products timed before each epoch and after the last: an epoch's floor, the
+# time its time is compared with, is the mean of the samples just before and just after it.
+MATMUL_SAMPLE_BATCHES = 15
 
 
 def main() -> None:
@@ -49,16 +51,20 @@ def main() -> None:
         return bars[0].update
 
     shapes = [tuple(weight.shape) for weight in network.weights()]
-    matmul_seconds: list[float] = []
+    matmul_samples: list[float] = []
+
+    def sample_matmul_seconds() -> None:
+        """Times an epoch's matrix products alone, here and now.
+
+        On a shared machine their speed drifts by tens of percent between minutes, so each
+        epoch is compared with samples taken right before and right after it.
+        """
+        matmul_samples.append(timing.matmul_seconds_per_epoch(
+            shapes, num_samples, config.batch_size, device, MATMUL_SAMPLE_BATCHES))
 
     def before_epoch(epoch: int) -> Callable[[int], object]:
-        """Times the epoch's matrix products alone, in the epoch's own time window.
-
-        On a shared machine their speed drifts by tens of percent between minutes, so a
-        single measurement after training says little about each epoch.
-        """
-        matmul_seconds.append(timing.matmul_seconds_per_epoch(
-            shapes, num_samples, config.batch_size, device, MATMUL_SAMPLE_BATCHES))
+        """Samples the products before an epoch and opens the epoch's progress bar."""
+        sample_matmul_seconds()
         return progress_bar(epoch)
 
     logger.info("training %s seed %d on %d %s images for %d epochs on %s", recipe, seed,
@@ -67,11 +73,14 @@ def main() -> None:
     history = training.fit(network, train_split, test_split, config.epochs, config.batch_size,
                            config.recipes[recipe], seed,
                            on_epoch_start=before_epoch)
-    total_seconds = time.perf_counter() - started
     for bar in bars:
         bar.close()
+    sample_matmul_seconds()  # The sample after the last epoch.
+    total_seconds = time.perf_counter() - started
     train_seconds = sum(result.seconds for result in history)
     seconds_per_epoch = train_seconds / config.epochs
+    matmul_seconds = [(before + after) / 2
+                      for before, after in itertools.pairwise(matmul_samples)]
     ratios = [result.seconds / matmul for result, matmul in
               zip(history, matmul_seconds, strict=True)]
     final = history[-1]
@@ -83,6 +92,7 @@ def main() -> None:
         epoch_over_matmul_ratio=round(statistics.median(ratios), 3),
         epoch_seconds=[round(result.seconds, 3) for result in history],
         epoch_matmul_seconds=[round(seconds, 3) for seconds in matmul_seconds],
+        matmul_samples_seconds=[round(seconds, 3) for seconds in matmul_samples],
         epoch_over_matmul_ratios=[round(ratio, 3) for ratio in ratios])
     folder = layout.network_dir(recipe, seed)
     with files.replace_together() as outputs:

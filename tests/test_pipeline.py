@@ -123,7 +123,13 @@ def test_repro_builds_every_output(workspace):
     layers = pd.read_csv(workspace / "plots/layers/unit.csv")
     assert set(layers["series"]) == {"only W1 pruned", "only W2 pruned", "all prunable matrices"}
     assert set(layers["recipe"]) == {"adam"}  # The reference recipe.
-    assert read_json(workspace, "logs/train/l1/seed0.json")["train_samples"] == 1000
+    train_log = read_json(workspace, "logs/train/l1/seed0.json")
+    assert train_log["train_samples"] == 1000
+    samples, floors = train_log["matmul_samples_seconds"], train_log["epoch_matmul_seconds"]
+    assert len(samples) == len(floors) + 1 == len(train_log["epoch_seconds"]) + 1
+    brackets = zip(samples[:-1], samples[1:], strict=True)  # The samples around each epoch.
+    assert floors == pytest.approx([(before + after) / 2 for before, after in brackets],
+                                   abs=1.5e-3)
     assert read_json(workspace, "logs/benchmark/adam.json")["provenance"]["num_threads"] == 2
     speedups = read_json(workspace, "metrics/benchmark.json")  # The reference recipe's.
     assert set(speedups) == {f"{method}_k90_batch{batch}" for method in ("weight", "unit")
