@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from prunekit import pruning
+from prunekit import names
 
 GROUP_KEYS = ["recipe", "method", "control", "scope", "k"]
-# Headline columns: (name, method, k) of magnitude pruning of every prunable matrix.
-HEADLINE = (("dense", "weight", 0), ("weight_k90", "weight", 90), ("weight_k95", "weight", 95),
-            ("unit_k50", "unit", 50), ("unit_k70", "unit", 70))
-# The speed-ups metrics/benchmark.json holds: (method, k) at each of these batch sizes.
-BENCHMARK_CASES = (("weight", 90), ("weight", 95), ("weight", 99), ("unit", 90))
-BENCHMARK_BATCHES = (1, 256)
+# A headline column: (name, method, k) of magnitude pruning of every prunable matrix.
+Headline = tuple[str, str, float]
+
+
+def headline_cases(cases: Mapping[str, Sequence[float]]) -> list[Headline]:
+    """Names the dense network and each ``{method: [k, ...]}`` case: ``weight_k90``."""
+    return [("dense", names.METHODS[0], 0), *[(f"{method}_{names.k_label(k)}", method, k)
+                                               for method, k_list in cases.items()
+                                               for k in k_list]]
 
 
 def _magnitude_all(aggregated: pd.DataFrame) -> pd.DataFrame:
     return aggregated[(aggregated["control"] == "magnitude") & (aggregated["scope"] == "all")]
 
 
-def fastest_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """Keeps the benchmark rows marked ``is_fastest``.
+def fastest_rows(rows: pd.DataFrame, dense: bool = False) -> pd.DataFrame:
+    """Keeps each case's fastest plan's benchmark row, as the benchmark marked it.
+
+    The one place every reader of benchmark rows (metrics, charts, serving) picks the fastest
+    plan. With ``dense``, each case's fastest plan of the full-size masked network instead.
 
     Raises:
-        ValueError: If that column is not boolean, e.g. text not parsed as a CSV table.
+        ValueError: If ``is_fastest`` is not boolean, e.g. text not parsed as a CSV table.
     """
+    if dense:
+        return rows[rows["plan"] == rows["fastest_dense_plan"]]
     if not pd.api.types.is_bool_dtype(rows["is_fastest"]):
         raise ValueError(f"is_fastest must be a bool column, got {rows['is_fastest'].dtype}; "
                          "read benchmark tables with files.read_table")
@@ -64,16 +72,17 @@ def aggregate_seeds(results: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def headline(aggregated: pd.DataFrame, statistic: str = "mean") -> pd.DataFrame:
-    """Picks the :data:`HEADLINE` accuracies, a row per recipe (NaN where not measured).
+def headline(aggregated: pd.DataFrame, cases: Sequence[Headline], statistic: str = "mean"
+             ) -> pd.DataFrame:
+    """Picks the accuracies of the :func:`headline_cases`, a row per recipe (NaN if unmeasured).
 
     ``statistic`` names the ``accuracy_<statistic>`` column read: mean, std, min or max.
     """
     magnitude = _magnitude_all(aggregated)
     recipes = pd.Index(aggregated["recipe"].unique(), name="recipe")
     columns = {}
-    for name, method, percent in HEADLINE:
-        chosen = magnitude[(magnitude["method"] == method) & (magnitude["k"] == percent)]
+    for name, method, k in cases:
+        chosen = magnitude[(magnitude["method"] == method) & (magnitude["k"] == k)]
         columns[name] = chosen.set_index("recipe")[f"accuracy_{statistic}"].reindex(recipes)
     return pd.DataFrame(columns, index=recipes)
 
@@ -141,23 +150,22 @@ def fastest_speedups(rows: pd.DataFrame, reference: str) -> dict[str, pd.DataFra
             for batch_size, group in table.groupby("batch_size")}
 
 
-def headline_speedups(rows: pd.DataFrame, batch_size: int) -> dict[str, dict[str, float]]:
-    """Picks each recipe's fastest speed-ups over masked dense at the pruned :data:`HEADLINE` k.
+def headline_speedups(rows: pd.DataFrame, cases: Sequence[Headline], batch_size: int
+                      ) -> dict[str, dict[str, float]]:
+    """Picks each recipe's fastest speed-ups over masked dense at the pruned headline cases.
 
     Rounded to 2 decimals; a case not measured at ``batch_size`` is left out.
     """
-    cases = [(method, percent) for _, method, percent in HEADLINE[1:]]
-    chosen = fastest_at(rows, cases, [batch_size]).set_index(["recipe", "method", "k"])
-    speedup = chosen["speedup_vs_dense"]
-    return {recipe: {name: round(float(speedup[recipe, method, percent]), 2)
-                     for name, method, percent in HEADLINE[1:]
-                     if (recipe, method, percent) in speedup.index}
+    pruned = [case for case in cases if case[2] != 0]
+    chosen = fastest_at(rows, [(method, k) for _, method, k in pruned], [batch_size])
+    speedup = chosen.set_index(["recipe", "method", "k"])["speedup_vs_dense"]
+    return {recipe: {name: round(float(speedup[recipe, method, k]), 2)
+                     for name, method, k in pruned if (recipe, method, k) in speedup.index}
             for recipe in rows["recipe"].unique()}
 
 
-def benchmark_metrics(rows: pd.DataFrame,
-                      cases: Sequence[tuple[str, float]] = BENCHMARK_CASES,
-                      batch_sizes: Sequence[int] = BENCHMARK_BATCHES) -> dict[str, dict]:
+def benchmark_metrics(rows: pd.DataFrame, cases: Mapping[str, Sequence[float]],
+                      batch_sizes: Sequence[int]) -> dict[str, dict]:
     """Condenses one recipe's benchmark rows into the figures of metrics/benchmark.json.
 
     Returns:
@@ -165,23 +173,24 @@ def benchmark_metrics(rows: pd.DataFrame,
         ``speedup_vs_dense`` and ``speedup_vs_fastest_dense``, to 2 decimals.
     """
     metrics = {}
-    for row in fastest_at(rows, cases, batch_sizes).itertuples():
-        key = f"{row.method}_{pruning.percent_label(row.k)}_batch{row.batch_size}"
+    pairs = [(method, k) for method, k_list in cases.items() for k in k_list]
+    for row in fastest_at(rows, pairs, batch_sizes).itertuples():
+        key = f"{row.method}_{names.k_label(row.k)}_batch{row.batch_size}"
         metrics[key] = {"speedup_vs_dense": round(float(row.speedup_vs_dense), 2),
                         "speedup_vs_fastest_dense": round(float(row.speedup_vs_fastest_dense),
                                                           2)}
     return dict(sorted(metrics.items()))
 
 
-def recipe_table(aggregated: pd.DataFrame, speedups: dict[str, dict[str, float]]
-                 ) -> pd.DataFrame:
+def recipe_table(aggregated: pd.DataFrame, cases: Sequence[Headline],
+                 speedups: dict[str, dict[str, float]]) -> pd.DataFrame:
     """Lays out per recipe the headline accuracies and the speed-ups of :func:`headline_speedups`.
 
     Accuracies are percent to 2 decimals, as ``<name>_mean``, ``_std``, ``_min`` and ``_max``.
     """
     statistics = ("mean", "std", "min", "max")
-    tables = {statistic: headline(aggregated, statistic) for statistic in statistics}
+    tables = {statistic: headline(aggregated, cases, statistic) for statistic in statistics}
     accuracies = pd.DataFrame({f"{name}_{statistic}": (100 * tables[statistic][name]).round(2)
-                               for name, _, _ in HEADLINE for statistic in statistics})
+                               for name, _, _ in cases for statistic in statistics})
     speeds = pd.DataFrame.from_dict(speedups, orient="index").add_suffix("_speedup")
     return accuracies.join(speeds).reset_index()

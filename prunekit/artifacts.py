@@ -96,8 +96,8 @@ def decode_matrix(encoded: dict) -> torch.Tensor:
 
 
 def save_compact(path: str | pathlib.Path, network: compact.CompactNetwork, method: str,
-                 percent: float) -> dict[str, int]:
-    """Saves a compact network made by ``method`` at ``percent``.
+                 k: float) -> dict[str, int]:
+    """Saves a compact network made by ``method`` at ``k`` (stored under ``percent``).
 
     Returns:
         How many matrices use each encoding.
@@ -107,7 +107,7 @@ def save_compact(path: str | pathlib.Path, network: compact.CompactNetwork, meth
     files.save_torch(path, {
         "format": FORMAT,
         "method": method,
-        "percent": percent,
+        "percent": k,
         "layer_sizes": list(network.layer_sizes),
         "kept_units": [units.to(index_dtype) for units in network.kept_units],
         "matrices": encoded,
@@ -156,7 +156,7 @@ def _decode_artifact(saved: dict, path: str | pathlib.Path) -> compact.CompactNe
 
 
 def read_compact(path: str | pathlib.Path) -> tuple[compact.CompactNetwork, str, float]:
-    """Loads any network saved by :func:`save_compact`, with the method and percent it records.
+    """Loads any network saved by :func:`save_compact`, with the method and k it records.
 
     Raises:
         ArtifactError: If the file is missing, unreadable or inconsistent.
@@ -166,7 +166,7 @@ def read_compact(path: str | pathlib.Path) -> tuple[compact.CompactNetwork, str,
 
 
 def load_compact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: str,
-                 percent: float) -> compact.CompactNetwork:
+                 k: float) -> compact.CompactNetwork:
     """Loads a network saved by :func:`save_compact` and checks it is the expected one.
 
     Raises:
@@ -179,9 +179,9 @@ def load_compact(path: str | pathlib.Path, layer_sizes: Sequence[int], method: s
     if sizes != list(layer_sizes):
         raise ArtifactError(f"{path} was pruned from layer sizes {sizes}, expected "
                             f"{list(layer_sizes)}; {_FIX}")
-    if made_with != (method, percent):
+    if made_with != (method, k):
         raise ArtifactError(f"{path} holds {made_with[0]} pruning at k={made_with[1]}, expected "
-                            f"{method} at k={percent}; {_FIX}")
+                            f"{method} at k={k}; {_FIX}")
     return _decode_artifact(saved, path)
 
 

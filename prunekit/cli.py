@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import pathlib
 import sys
 from collections.abc import Callable, Sequence
+
+import yaml
 
 from prunekit import errors, provenance
 
 # Errors that mean "bad input": reported as one clear message, without a traceback.
 INPUT_ERRORS = (errors.InputError, FileNotFoundError)
+PIPELINE_FILE = "dvc.yaml"
 
 
 def run_stage(main: Callable[[], None]) -> None:
@@ -37,8 +41,33 @@ def _restore_hint() -> str:
     stage = os.environ.get("DVC_STAGE")
     if not stage:
         return "\nthe outputs on disk are those of the last run that finished"
-    return (f"\nDVC removed the outputs of stage '{stage}' before running it; "
-            f"'dvc checkout {stage}' restores the last good ones from the DVC cache")
+    in_git, in_cache = stage_outputs(stage)
+    commands = ([f"'git checkout HEAD -- {' '.join(in_git)}' (tracked by git)"] if in_git else [])
+    if in_cache or not in_git:
+        commands.append(f"'dvc checkout {stage}' (from the DVC cache)")
+    return (f"\nDVC removed the outputs of stage '{stage}' before running it; to restore the "
+            f"last good ones, run {' and '.join(commands)}")
+
+
+def stage_outputs(stage: str, pipeline: str | pathlib.Path = PIPELINE_FILE
+                  ) -> tuple[list[str], list[str]]:
+    """Splits a stage's outputs, as dvc.yaml names them, into git-tracked and DVC-cached ones.
+
+    ``stage`` may be a generated instance (``train@adam-0``); an unreadable dvc.yaml gives
+    two empty lists. Outputs with ``cache: false`` are left to git.
+    """
+    try:
+        stages = yaml.safe_load(pathlib.Path(pipeline).read_text(encoding="utf-8"))["stages"]
+        definition = stages[stage.partition("@")[0]]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return [], []
+    definition = definition.get("do", definition)  # foreach stages nest their definition.
+    in_git, in_cache = [], []
+    for kind in ("outs", "metrics", "plots"):
+        for entry in definition.get(kind, []):
+            path, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+            (in_git if (options or {}).get("cache") is False else in_cache).append(path)
+    return in_git, in_cache
 
 
 def network_arguments(recipes: Sequence[str], seeds: Sequence[int] | None = None
@@ -60,10 +89,3 @@ def network_arguments(recipes: Sequence[str], seeds: Sequence[int] | None = None
         raise errors.InputError(f"seed {arguments.seed} is not in train.seeds "
                                 f"({', '.join(map(str, seeds))}); run the stages through dvc repro")
     return arguments.recipe, arguments.seed if seeds is not None else None
-
-
-def check_recipe_name(name: str | None, recipes: Sequence[str], key: str) -> None:
-    """Raises errors.InputError unless a params value naming a recipe is null or in ``recipes``."""
-    if name is not None and name not in recipes:
-        raise errors.InputError(f"{key}: got {name!r}; allowed: null or one of train.recipes "
-                                f"({', '.join(recipes)})")

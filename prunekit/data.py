@@ -59,6 +59,10 @@ class Split:
     images: torch.Tensor  # (samples, 784) float32, pixel intensities in [0, 1].
     labels: torch.Tensor  # (samples,) int64 class indices.
 
+    def to(self, device: torch.device) -> Split:
+        """Returns the split with both tensors on ``device``."""
+        return Split(self.images.to(device), self.labels.to(device))
+
 
 def archive_name(file_name: str) -> str:
     """The name of the gzipped archive of an IDX file."""

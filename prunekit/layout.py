@@ -3,7 +3,7 @@
 import pathlib
 from collections.abc import Sequence
 
-from prunekit import pruning
+from prunekit import names
 
 DATA_DIR = pathlib.Path("data/idx")
 MODELS_DIR = pathlib.Path("models")
@@ -21,6 +21,7 @@ SUMMARY_TABLE = PLOTS_DIR / "summary.csv"
 CHARTS_DIR = PLOTS_DIR / "charts"
 # Run records (timings, peak memory, provenance): DVC outputs, kept out of the metrics.
 LOGS_DIR = pathlib.Path("logs")
+PARAMS_CHECK = LOGS_DIR / "params_check.txt"  # The same text whenever params.yaml is valid.
 
 
 def network_dir(recipe: str, seed: int) -> pathlib.Path:
@@ -38,16 +39,15 @@ def pruned_dir(recipe: str) -> pathlib.Path:
     return MODELS_DIR / recipe / "pruned"
 
 
-def pruned_model(recipe: str, method: str, label: str) -> pathlib.Path:
-    """Returns a compact artifact, e.g. models/adam/pruned/unit_k90.pt for ``unit``, ``k90``."""
-    return pruned_dir(recipe) / f"{method}_{label}.pt"
+def pruned_model(recipe: str, method: str, k: float) -> pathlib.Path:
+    """Returns a compact artifact, e.g. models/adam/pruned/unit_k90.pt for ``unit``, 90."""
+    return pruned_dir(recipe) / f"{method}_{names.k_label(k)}.pt"
 
 
 def pruned_models(recipe: str, methods: Sequence[str], k_list: Sequence[float]
                   ) -> dict[tuple[str, float], pathlib.Path]:
-    """Returns :func:`pruned_model` per (method, percent), methods first, in the given order."""
-    return {(method, percent): pruned_model(recipe, method, pruning.percent_label(percent))
-            for method in methods for percent in k_list}
+    """Returns :func:`pruned_model` per (method, k), methods first, in the given order."""
+    return {(method, k): pruned_model(recipe, method, k) for method in methods for k in k_list}
 
 
 def stage_log(stage: str, recipe: str | None = None, seed: int | None = None) -> pathlib.Path:

@@ -1,8 +1,8 @@
-"""The bias-free ReLU multilayer perceptron, its forward pass and its state-dict keys."""
+"""The bias-free ReLU multilayer perceptron: its forward pass, accuracy and state-dict keys."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -16,8 +16,28 @@ def layer_sizes(hidden_sizes: Sequence[int]) -> list[int]:
     return [INPUT_SIZE, *hidden_sizes, NUM_CLASSES]
 
 
+def layer_outputs(weights: Sequence[torch.Tensor], images: torch.Tensor
+                  ) -> Iterator[torch.Tensor]:
+    """Yields what enters each (out, in) matrix, the images first, then the logits (batch, 10).
+
+    The one forward pass of the project: ``logits = W_L relu(... relu(W_1 x))``.
+    """
+    activations = images  # (batch, in)
+    for weight in weights[:-1]:
+        yield activations
+        activations = torch.relu_(activations @ weight.T)  # (batch, out); in place: no copy.
+    yield activations
+    yield activations @ weights[-1].T
+
+
+def forward_weights(weights: Sequence[torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+    """Returns the logits of images (batch, in) through the MLP of these (out, in) matrices."""
+    *_, logits = layer_outputs(weights, images)
+    return logits
+
+
 class MLP(nn.Module):
-    """A ReLU MLP without biases: ``logits = W_L relu(... relu(W_1 x))``.
+    """A ReLU MLP without biases, run by :func:`forward_weights`.
 
     Its state dict holds one ``(out, in)`` matrix per layer, under ``layers.<i>.weight``.
     """
@@ -31,22 +51,38 @@ class MLP(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Returns the logits (batch, 10) of flattened images (batch, 784)."""
-        activations = images
-        for layer in self.layers[:-1]:
-            activations = torch.relu(layer(activations))
-        return self.layers[-1](activations)
+        return forward_weights(self.weights(), images)
 
     def weights(self) -> list[torch.Tensor]:
         """Returns the layers' own (out, in) weight parameters, not copies, first layer first."""
         return [layer.weight for layer in self.layers]
 
 
-def forward_weights(weights: Sequence[torch.Tensor], images: torch.Tensor) -> torch.Tensor:
-    """Returns the logits of images (batch, in) through the MLP of these (out, in) matrices."""
-    activations = images
-    for weight in weights[:-1]:
-        activations = torch.relu_(activations @ weight.T)  # (batch, out); in place: no copy.
-    return activations @ weights[-1].T
+def num_correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Counts the samples whose largest logit (samples, 10) is their label, as a 0-d tensor."""
+    return (logits.argmax(dim=1) == labels).sum()
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The fraction of samples whose largest logit is their label."""
+    return int(num_correct(logits, labels)) / labels.shape[0]
+
+
+@torch.no_grad()
+def loss_and_accuracy(logits_fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
+                      labels: torch.Tensor, batch_size: int = 10_000) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of a function from images (batch, 784) to logits.
+
+    ``batch_size`` samples per call bound the memory.
+    """
+    num_samples = labels.shape[0]
+    loss_sum = accuracy_sum = 0.0
+    for start in range(0, num_samples, batch_size):
+        batch_labels = labels[start:start + batch_size]
+        logits = logits_fn(images[start:start + batch_size])
+        loss_sum += float(nn.functional.cross_entropy(logits, batch_labels)) * len(batch_labels)
+        accuracy_sum += accuracy(logits, batch_labels) * len(batch_labels)
+    return loss_sum / num_samples, accuracy_sum / num_samples
 
 
 def weight_key(layer_index: int) -> str:

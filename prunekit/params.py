@@ -1,19 +1,21 @@
-"""``params.yaml`` as one frozen pydantic model per section; errors name key, value, allowed."""
+"""``params.yaml`` as one frozen pydantic model per section; errors name key, value, allowed.
+
+This module is the configuration ring's: it imports no science module, so editing the science
+reruns only the stages that run it (a stage's DVC deps are its import closure).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import pydantic
-import torch
 import yaml
 from pydantic import AfterValidator, ConfigDict, Field
 
-from prunekit import data, errors, pruning, training
+from prunekit import data, errors, names
 
 PARAMS_FILE = "params.yaml"
 _CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True)  # No 2.0 for 2, no "1" for 1.
@@ -35,25 +37,40 @@ def _distinct_list(item: Any, each: str) -> Any:
         min_length=1, strict=False, description=f"a non-empty list of distinct items, each {each}")]
 
 
-def _cuda_present(device: str) -> str:
-    """Returns ``device`` unless it names a CUDA device this machine lacks (ValueError)."""
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if device.startswith("cuda") and int(device.partition(":")[2] or 0) >= count:
-        raise ValueError(f"this machine has {count or 'no'} CUDA device{'s' * (count != 1)}")
-    return device
-
-
 _Percent = Annotated[int | float, Field(ge=0, le=100)]  # An int stays an int; NaN is refused.
 _RecipeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")]
-_RECIPE_FIELDS = tuple(field.name for field in dataclasses.fields(training.Recipe))
-_Recipes = Annotated[dict[_RecipeName, Annotated[  # training.Recipe checks the values.
-    dict[Literal[_RECIPE_FIELDS], Any], AfterValidator(lambda fields: training.Recipe(**fields))]],
-    Field(min_length=1, description="a non-empty mapping of recipe names to their fields, e.g. "
-          "{adam: {optimizer: adam, lr: 0.001}}")]
+_NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class _Section(pydantic.BaseModel):
     model_config = _CONFIG
+
+
+class RecipeParams(_Section):
+    """How one recipe trains its networks; the fields of ``training.Recipe``."""
+
+    optimizer: Literal["adam", "sgd"] = Field("adam", description="adam or sgd")
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="a number > 0")
+    momentum: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False,
+                            description="a number from 0 to below 1 (sgd only)")
+    schedule: Literal["cosine", "constant"] = Field("cosine", description="cosine or constant")
+    l1: _NonNegative = Field(0.0, description="a number >= 0 (0 is off)")
+    group_lasso: _NonNegative = Field(0.0, description="a number >= 0 (0 is off)")
+    penalty_warmup: float = Field(0.0, ge=0, le=1, allow_inf_nan=False,
+                                  description="a fraction of the training from 0 to 1")
+
+    @pydantic.model_validator(mode="after")
+    def _momentum_for_sgd_only(self) -> RecipeParams:
+        if self.momentum != 0 and self.optimizer != "sgd":
+            raise ValueError(f"momentum: got {self.momentum!r}; allowed: 0 unless optimizer is "
+                             "sgd")
+        return self
+
+
+_RECIPE_FIELDS = tuple(RecipeParams.model_fields)
+_Recipes = Annotated[dict[_RecipeName, RecipeParams], Field(
+    min_length=1, description="a non-empty mapping of recipe names to their fields, e.g. "
+    "{adam: {optimizer: adam, lr: 0.001}}")]
 
 
 class DownloadParams(_Section):
@@ -74,11 +91,11 @@ class TrainParams(_Section):
     epochs: int = Field(ge=1, description="an integer >= 1")
     batch_size: int = Field(ge=1, description="an integer >= 1")
     seeds: _distinct_list(Annotated[int, Field(ge=0)], "an integer >= 0")  # First: benchmarked.
-    recipes: _Recipes  # Name to training.Recipe; the first is the reference.
+    recipes: _Recipes  # The first is the reference.
     limit: Annotated[int, Field(ge=1, le=data.TRAIN_SET_SIZE)] | None = Field(
         description=f"null or an integer from 1 to {data.TRAIN_SET_SIZE}")
-    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$"), AfterValidator(
-        _cuda_present)] = Field(description="auto, cpu, cuda or cuda:N")
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = Field(  # Only train
+        description="auto, cpu, cuda or cuda:N")  # needs the device: training.resolve_device.
     num_threads: Annotated[int, Field(ge=1)] | None = Field(description="null or an integer >= 1")
 
 
@@ -86,7 +103,7 @@ class PruneParams(_Section):
     """Pruning percentages (0-100), methods, random-control draws and single-layer pruning."""
 
     k_list: _distinct_list(_Percent, "a number from 0 to 100")
-    methods: _distinct_list(Literal[pruning.METHODS], "one of " + ", ".join(pruning.METHODS))
+    methods: _distinct_list(Literal[names.METHODS], "one of " + ", ".join(names.METHODS))
     random_draws: int = Field(ge=0, description="an integer >= 0")
     layer_sensitivity: _RecipeName | None = Field(  # Its networks get each matrix pruned alone.
         description="null or a recipe name of train.recipes")
@@ -102,6 +119,19 @@ class BenchmarkParams(_Section):
     num_threads: int = Field(ge=1, description="an integer >= 1")
 
 
+class SummarizeParams(_Section):
+    """The pruned networks the metrics report, as ``{method: [k, ...]}`` (in prune.k_list)."""
+
+    accuracy_cases: dict[Literal[names.METHODS], _distinct_list(_Percent, "a number from 0 to 100")
+                         ] = Field(description="a mapping of methods to lists of k, e.g. "
+                                   "{weight: [90, 95], unit: [50, 70]}")
+    speedup_cases: dict[Literal[names.METHODS], _distinct_list(_Percent, "a number from 0 to 100")
+                        ] = Field(description="a mapping of methods to lists of k, e.g. "
+                                  "{weight: [90, 95, 99], unit: [90]}")
+    speedup_batch_sizes: _distinct_list(Annotated[int, Field(ge=1)], "an integer >= 1")
+    table_batch_size: int = Field(ge=1, description="an integer >= 1")
+
+
 class PlotParams(_Section):
     """Rendering settings of the matplotlib charts."""
 
@@ -109,7 +139,23 @@ class PlotParams(_Section):
 
 
 SECTIONS = {"download": DownloadParams, "train": TrainParams, "prune": PruneParams,
-            "benchmark": BenchmarkParams, "plot": PlotParams}
+            "benchmark": BenchmarkParams, "summarize": SummarizeParams, "plot": PlotParams}
+
+
+def _cross_section_problems(parsed: Mapping[str, Any]) -> list[str]:
+    """Messages for values that another section does not allow, where both were parsed."""
+    problems = []
+    train, prune = parsed.get("train"), parsed.get("prune")
+    if train and prune and prune.layer_sensitivity not in (None, *train.recipes):
+        problems.append(f"prune.layer_sensitivity: got {prune.layer_sensitivity!r}; allowed: "
+                        f"null or one of train.recipes ({', '.join(train.recipes)})")
+    if prune and parsed.get("benchmark"):
+        untimed = [k for k in parsed["benchmark"].k_list if k not in prune.k_list]
+        if untimed:
+            problems.append(f"benchmark.k_list: got {list(parsed['benchmark'].k_list)}; "
+                            f"{untimed} not in prune.k_list; allowed: values of prune.k_list "
+                            f"{list(prune.k_list)}")
+    return problems
 
 
 def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
@@ -130,13 +176,16 @@ def _section_problems(name: str, raw: Any, error: pydantic.ValidationError) -> l
         recipe = f"{path}.{loc[1]}" if len(loc) > 1 and isinstance(raw[key], Mapping) else None
         if recipe and loc[2:] == ("[key]",):
             problems.append(f"{recipe}: not a valid recipe name; allowed: letters, digits and _")
-        elif recipe and kind == "value_error":  # training.Recipe's rules, a line per field.
-            problems.extend(f"{recipe}.{line}" for line in str(problem["ctx"]["error"]).split("\n"))
+        elif recipe and len(loc) == 2 and kind == "value_error":  # A rule across fields.
+            problems.append(f"{recipe}.{problem['ctx']['error']}")
         elif recipe and len(loc) == 2:
             problems.append(f"{recipe}: expected a mapping of fields ({recipe_fields}), "
                             f"got {problem['input']!r}")
-        elif recipe:
+        elif recipe and kind == "extra_forbidden":
             problems.append(f"{recipe}.{loc[2]}: unknown field; allowed: {recipe_fields}")
+        elif recipe:
+            problems.append(f"{recipe}.{loc[2]}: got {problem['input']!r}; allowed: "
+                            f"{RecipeParams.model_fields[loc[2]].description}")
         elif kind == "missing":
             problems.append(f"{path}: missing; add it to {PARAMS_FILE}")
         elif kind == "extra_forbidden":
@@ -168,6 +217,7 @@ def parse_params(document: Any, sections: Sequence[str]) -> dict[str, Any]:
             parsed[section] = SECTIONS[section].model_validate(document[section])
         except pydantic.ValidationError as error:
             problems.extend(_section_problems(section, document[section], error))
+    problems.extend(_cross_section_problems(parsed))
     if problems:
         raise ParamsError(f"invalid {PARAMS_FILE}:\n  " + "\n  ".join(problems))
     return parsed

@@ -8,6 +8,8 @@ from typing import Any
 import pandas
 from matplotlib import figure as mpl_figure  # Figures without pyplot: no display needed.
 
+from prunekit import aggregate
+
 METHOD_LABELS = {"weight": "weight pruning (smallest |w|)",
                  "unit": "unit pruning (smallest row L2 norm)"}
 METHOD_COLORS = {"weight": "tab:blue", "unit": "tab:orange"}
@@ -73,9 +75,8 @@ def speedup_figure(rows: pandas.DataFrame,
                 axes.plot(ideal.index, ideal.to_numpy(), color=color, alpha=0.35, linewidth=3,
                           label=f"{method}: ideal (MAC ratio)")
             for series, style in SERIES_STYLES.items():
-                selected = (chosen["is_fastest"] if series == "fastest"
-                            else chosen["plan"] == chosen["fastest_dense_plan"])
-                points = chosen[selected].sort_values("sparsity_percent")
+                points = aggregate.fastest_rows(chosen, dense=series == "fastest_dense")
+                points = points.sort_values("sparsity_percent")
                 if len(points):
                     axes.plot(points["sparsity_percent"], points["speedup_vs_dense"],
                               color=color, linestyle=style["linestyle"], marker=style["marker"],

@@ -45,6 +45,8 @@ def describe(device: torch.device | str, dataset: str | None = None) -> dict[str
         "cpu": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "device": str(device),
+        "device_name": (torch.cuda.get_device_name(device) if torch.device(device).type == "cuda"
+                        else cpu_model()),
         "num_threads": torch.get_num_threads(),
     }
     if dataset is not None:

@@ -4,7 +4,7 @@ Functions are pure: tensors in, new tensors out. Magnitude pruning ranks by |w| 
 by the L2 norm of each row, a neuron's incoming weights (``unit``); ties go to the earlier
 position. The random control ranks in a random order drawn from an explicit generator, so it
 removes exactly as many weights or rows per matrix. The last matrix (to the logits) is never
-pruned.
+pruned. ``k`` is always a percent, from 0 to 100, of each prunable matrix.
 """
 
 from __future__ import annotations
@@ -14,31 +14,27 @@ from collections.abc import Sequence
 
 import torch
 
-METHODS = ("weight", "unit")
+from prunekit import names
 
 
-def percent_label(percent: float) -> str:
-    """Names a percentage exactly for keys and file names: ``k90``, ``k97.5``."""
-    return f"k{int(percent)}" if float(percent).is_integer() else f"k{float(percent)!r}"
-
-
-def count_to_prune(percent: float, total: int) -> int:
-    """Returns ``round(percent / 100 * total)``, halves rounded up, computed exactly.
+def count_to_prune(k: float, total: int) -> int:
+    """Returns ``round(k / 100 * total)``, halves rounded up, computed exactly.
 
     Raises:
-        ValueError: If ``percent`` is outside [0, 100] or ``total`` is negative.
+        ValueError: If ``k`` is outside [0, 100] or ``total`` is negative.
     """
-    if not 0 <= percent <= 100:
-        raise ValueError(f"percent must be from 0 to 100, got {percent}")
+    if not 0 <= k <= 100:
+        raise ValueError(f"k must be a percent from 0 to 100, got {k}")
     if total < 0:
         raise ValueError(f"total must be >= 0, got {total}")
-    exact = fractions.Fraction(str(percent)) * total / 100
+    exact = fractions.Fraction(str(k)) * total / 100
     return int(exact + fractions.Fraction(1, 2))  # int() floors a non-negative Fraction.
 
 
 def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"unknown pruning method {method!r}; allowed: {', '.join(METHODS)}")
+    if method not in names.METHODS:
+        raise ValueError(f"unknown pruning method {method!r}; allowed: "
+                         f"{', '.join(names.METHODS)}")
 
 
 def _inverse_permutation(order: torch.Tensor) -> torch.Tensor:
@@ -52,8 +48,12 @@ def ranks(scores: torch.Tensor) -> torch.Tensor:
     return _inverse_permutation(torch.argsort(scores, stable=True))
 
 
-def pruning_ranks(weight: torch.Tensor, method: str) -> torch.Tensor:
+def pruning_ranks(weight: torch.Tensor, method: str,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Ranks a (out, in) matrix's weights by |w| (``weight``) or its rows by L2 norm (``unit``).
+
+    With a ``generator``, the random control: a random order of as many weights or rows. A
+    generator in the same state gives the same order, hence masks nested across k.
 
     Returns:
         The rank of each weight, flattened (``weight``), or of each row, shape (out,) (``unit``).
@@ -62,77 +62,53 @@ def pruning_ranks(weight: torch.Tensor, method: str) -> torch.Tensor:
         ValueError: If the method is unknown.
     """
     _check_method(method)
+    if generator is not None:
+        count = weight.numel() if method == "weight" else weight.shape[0]
+        return _inverse_permutation(torch.randperm(count, generator=generator))
     if method == "weight":
         return ranks(weight.detach().abs().flatten())
     return ranks(torch.linalg.vector_norm(weight.detach(), dim=1))
 
 
-def random_ranks(weight: torch.Tensor, method: str, generator: torch.Generator) -> torch.Tensor:
-    """Ranks a matrix's weights or rows in a random order, shaped as :func:`pruning_ranks`.
+def network_ranks(weights: Sequence[torch.Tensor], method: str,
+                  generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """Ranks every prunable matrix (all but the last) with :func:`pruning_ranks`, first first.
 
-    A generator in the same state gives the same order, hence masks nested across k.
+    Raises:
+        ValueError: If the method is unknown, even where no matrix is prunable.
     """
     _check_method(method)
-    count = weight.numel() if method == "weight" else weight.shape[0]
-    return _inverse_permutation(torch.randperm(count, generator=generator))
+    return [pruning_ranks(weight, method, generator) for weight in weights[:-1]]
 
 
-def keep_mask_from_ranks(weight: torch.Tensor, order: torch.Tensor, percent: float
-                         ) -> torch.Tensor:
-    """Returns the bool (out, in) keep mask that prunes the first ``percent`` % in ``order``."""
-    kept = order >= count_to_prune(percent, order.numel())
+def keep_mask(weight: torch.Tensor, order: torch.Tensor, k: float) -> torch.Tensor:
+    """Returns the bool (out, in) keep mask that prunes the first ``k`` % in ``order``."""
+    kept = order >= count_to_prune(k, order.numel())
     if order.numel() == weight.numel():
         return kept.reshape(weight.shape)
     return kept[:, None].expand_as(weight).clone()
 
 
-def weight_keep_mask(weight: torch.Tensor, percent: float) -> torch.Tensor:
-    """Keeps all but the ``percent`` % of weights with the smallest magnitude."""
-    return keep_mask_from_ranks(weight, pruning_ranks(weight, "weight"), percent)
-
-
-def unit_keep_mask(weight: torch.Tensor, percent: float) -> torch.Tensor:
-    """Keeps all but the ``percent`` % of rows (output neurons) with the smallest L2 norm."""
-    return keep_mask_from_ranks(weight, pruning_ranks(weight, "unit"), percent)
-
-
-def keep_masks(weights: Sequence[torch.Tensor], method: str, percent: float,
-               generator: torch.Generator | None = None) -> list[torch.Tensor]:
-    """Computes one keep mask per matrix; the last one keeps everything.
+def keep_masks(weights: Sequence[torch.Tensor], orders: Sequence[torch.Tensor], k: float,
+               layer: int | None = None) -> list[torch.Tensor]:
+    """Computes one keep mask per matrix from :func:`network_ranks`; the last keeps everything.
 
     Args:
         weights: The (out, in) matrices, first layer first.
-        method: ``weight`` or ``unit``.
-        percent: Share to prune from each prunable matrix, from 0 to 100.
-        generator: None for magnitude pruning; else the random control, drawing one order per
-            matrix from this generator, first layer first.
+        orders: The ranks of each prunable matrix.
+        k: Percent to prune from each prunable matrix, from 0 to 100.
+        layer: None prunes every prunable matrix; an index prunes that matrix alone.
 
     Raises:
-        ValueError: If the method is unknown.
+        ValueError: If ``layer`` is not a prunable matrix.
     """
-    _check_method(method)
-    orders = [pruning_ranks(weight, method) if generator is None
-              else random_ranks(weight, method, generator) for weight in weights[:-1]]
-    masks = [keep_mask_from_ranks(weight, order, percent)
-             for weight, order in zip(weights[:-1], orders, strict=True)]
-    return [*masks, torch.ones_like(weights[-1], dtype=torch.bool)]
-
-
-def layer_keep_masks(weights: Sequence[torch.Tensor], method: str, percent: float, layer: int
-                     ) -> list[torch.Tensor]:
-    """Computes masks that prune matrix ``layer`` only, as :func:`keep_masks` would prune it.
-
-    Raises:
-        ValueError: If the method is unknown or ``layer`` is not a prunable matrix.
-    """
-    _check_method(method)
-    if not 0 <= layer < len(weights) - 1:
+    if layer is not None and not 0 <= layer < len(weights) - 1:
         raise ValueError(f"layer must be from 0 to {len(weights) - 2} (the last matrix is never "
                          f"pruned), got {layer}")
-    masks = [torch.ones_like(weight, dtype=torch.bool) for weight in weights]
-    masks[layer] = keep_mask_from_ranks(weights[layer], pruning_ranks(weights[layer], method),
-                                        percent)
-    return masks
+    return [keep_mask(weight, order, k) if layer in (None, index)
+            else torch.ones_like(weight, dtype=torch.bool)
+            for index, (weight, order) in enumerate(zip(weights[:-1], orders, strict=True))
+            ] + [torch.ones_like(weights[-1], dtype=torch.bool)]
 
 
 def apply_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]
@@ -141,9 +117,19 @@ def apply_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]
     return [weight.detach() * mask for weight, mask in zip(weights, masks, strict=True)]
 
 
-def prune(weights: Sequence[torch.Tensor], method: str, percent: float) -> list[torch.Tensor]:
-    """Returns copies of the matrices with ``percent`` % of each but the last pruned."""
-    return apply_masks(weights, keep_masks(weights, method, percent))
+def prune(weights: Sequence[torch.Tensor], method: str, k: float,
+          generator: torch.Generator | None = None, layer: int | None = None
+          ) -> list[torch.Tensor]:
+    """Returns copies of the matrices with ``k`` % of each but the last pruned.
+
+    ``generator`` draws the random control's order (:func:`pruning_ranks`); ``layer`` prunes
+    that matrix alone (:func:`keep_masks`).
+
+    Raises:
+        ValueError: If the method is unknown or ``layer`` is not a prunable matrix.
+    """
+    orders = network_ranks(weights, method, generator)
+    return apply_masks(weights, keep_masks(weights, orders, k, layer))
 
 
 def count_zero_weights(weights: Sequence[torch.Tensor]) -> tuple[int, int]:

@@ -1,25 +1,18 @@
-"""Training and evaluation of the MLP on in-memory tensors, batched by indexing."""
+"""Training the MLP on in-memory tensors, batched by indexing, and the floor of an epoch's time."""
 
 from __future__ import annotations
 
 import dataclasses
-import logging
-import math
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from prunekit import data, timing
-
-logger = logging.getLogger(__name__)
-
-OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("cosine", "constant")
+from prunekit import data, errors, model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,10 +20,10 @@ class Recipe:
     """How to train: optimizer, learning-rate schedule and sparsity-inducing penalties.
 
     ``cosine`` decays the rate to zero over all steps. The penalties act on the prunable
-    matrices only (see :func:`penalty`); 0 is off. ``penalty_warmup`` is the fraction of the
-    steps over which they rise linearly from 0 to their strength, so that the network learns
-    its features before it is made sparse (0: full strength from the first step). Momentum is
-    for SGD only.
+    matrices only (see :func:`add_penalty_gradients`); 0 is off. ``penalty_warmup`` is the
+    fraction of the steps over which they rise linearly from 0 to their strength, so that the
+    network learns its features before it is made sparse (0: full strength from the first
+    step). Momentum is for SGD only. ``params.RecipeParams`` validates the values.
     """
 
     optimizer: str = "adam"
@@ -41,41 +34,10 @@ class Recipe:
     group_lasso: float = 0.0
     penalty_warmup: float = 0.0
 
-    def __post_init__(self):
-        """Raises ValueError naming every bad field, its value and what is allowed, one a line."""
-        problems = []
-        if self.optimizer not in OPTIMIZERS:
-            problems.append(f"optimizer: got {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            problems.append(f"schedule: got {self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
-        if not _finite_number(self.lr) or self.lr <= 0:
-            problems.append(f"lr: got {self.lr!r}; allowed: a number > 0")
-        if not _finite_number(self.momentum) or not 0 <= self.momentum < 1:
-            problems.append(f"momentum: got {self.momentum!r}; allowed: a number from 0 to "
-                            "below 1")
-        elif self.momentum != 0 and self.optimizer != "sgd":
-            problems.append(f"momentum: got {self.momentum!r}; allowed: 0 unless optimizer is "
-                            "sgd")
-        for name in ("l1", "group_lasso"):
-            value = getattr(self, name)
-            if not _finite_number(value) or value < 0:
-                problems.append(f"{name}: got {value!r}; allowed: a number >= 0 (0 is off)")
-        if not _finite_number(self.penalty_warmup) or not 0 <= self.penalty_warmup <= 1:
-            problems.append(f"penalty_warmup: got {self.penalty_warmup!r}; allowed: a fraction "
-                            "of the training from 0 to 1")
-        if problems:
-            raise ValueError("\n".join(problems))
-
     def penalty_fraction(self, step: int, total_steps: int) -> float:
         """The fraction of their strengths the penalties have at a step (0 is the first)."""
         warmup_steps = self.penalty_warmup * total_steps
         return min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
-
-
-def _finite_number(value: object) -> bool:
-    """Whether ``value`` is a finite int or float, booleans excluded."""
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
 
 
 def make_optimizer(parameters: Sequence[torch.Tensor], recipe: Recipe, total_steps: int
@@ -134,10 +96,19 @@ def history_table(history: Sequence[EpochResult]) -> list[dict[str, float | int]
 
 
 def resolve_device(requested: str) -> torch.device:
-    """The device named by ``train.device``; ``auto`` is CUDA if present, else the CPU."""
+    """The device named by ``train.device``; ``auto`` is CUDA if present, else the CPU.
+
+    Raises:
+        errors.InputError: If it names a CUDA device this machine lacks.
+    """
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    device = torch.device(requested)
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device.type == "cuda" and (device.index or 0) >= count:
+        raise errors.InputError(f"train.device: got {requested!r}, but this machine has "
+                                f"{count or 'no'} CUDA device{'s' * (count != 1)}; use auto or cpu")
+    return device
 
 
 def make_deterministic(seed: int, num_threads: int | None) -> None:
@@ -156,7 +127,7 @@ def make_deterministic(seed: int, num_threads: int | None) -> None:
         torch.set_num_threads(num_threads)
 
 
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
+def train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer,
                 scheduler: torch.optim.lr_scheduler.LRScheduler, split: data.Split,
                 batch_size: int, generator: torch.Generator,
                 progress: Callable[[int], None] | None = None, recipe: Recipe = Recipe(),
@@ -170,8 +141,8 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
     Returns:
         Mean training cross-entropy (penalties excluded) and accuracy over the epoch.
     """
-    model.train()
-    weights = [parameter for name, parameter in model.named_parameters()
+    network.train()
+    weights = [parameter for name, parameter in network.named_parameters()
                if name.endswith("weight")]
     num_samples = split.labels.shape[0]
     order = torch.randperm(num_samples, generator=generator).to(split.labels.device)
@@ -180,7 +151,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
     for step, start in enumerate(range(0, num_samples, batch_size), start=first_step):
         batch = order[start:start + batch_size]
         images, labels = split.images[batch], split.labels[batch]  # (batch, 784), (batch,)
-        logits = model(images)
+        logits = network(images)
         loss = nn.functional.cross_entropy(logits, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -190,64 +161,76 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
         optimizer.step()
         scheduler.step()
         loss_sum += loss.detach() * labels.shape[0]
-        correct += (logits.detach().argmax(dim=1) == labels).sum()
+        correct += model.num_correct(logits.detach(), labels)
         if progress is not None:
             progress(labels.shape[0])
     return float(loss_sum) / num_samples, int(correct) / num_samples
 
 
-def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (a fraction) of logits (samples, 10) against labels."""
-    loss = float(nn.functional.cross_entropy(logits, labels))
-    accuracy = int((logits.argmax(dim=1) == labels).sum()) / labels.shape[0]
-    return loss, accuracy
-
-
-@torch.no_grad()
-def evaluate_logits(logits_fn: Callable[[torch.Tensor], torch.Tensor], split: data.Split,
-                    batch_size: int = 10_000) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of a function from images (batch, 784) to logits.
-
-    ``batch_size`` samples per call bound the memory.
-    """
-    num_samples = split.labels.shape[0]
-    loss_sum = accuracy_sum = 0.0
-    for start in range(0, num_samples, batch_size):
-        labels = split.labels[start:start + batch_size]
-        loss, accuracy = loss_and_accuracy(logits_fn(split.images[start:start + batch_size]),
-                                           labels)
-        loss_sum += loss * labels.shape[0]
-        accuracy_sum += accuracy * labels.shape[0]
-    return loss_sum / num_samples, accuracy_sum / num_samples
-
-
-def fit(model: nn.Module, train_split: data.Split, test_split: data.Split, epochs: int,
+def fit(network: nn.Module, train_split: data.Split, test_split: data.Split, epochs: int,
         batch_size: int, recipe: Recipe, seed: int,
-        on_epoch_start: Callable[[int], Callable[[int], None] | None] | None = None
-        ) -> list[EpochResult]:
-    """Trains a model on the device of both splits with a recipe, evaluating after each epoch.
+        progress: Callable[[int], object] | None = None) -> Iterator[EpochResult]:
+    """Trains a network on the device of both splits, yielding what each epoch measured.
 
-    ``test_split`` only reports progress, never chooses anything; ``seed`` seeds the shuffling;
-    ``on_epoch_start`` is called with the epoch number and may return a per-batch progress
-    callback.
+    Each epoch runs when the next result is asked for, so the caller can measure the machine
+    between epochs. ``test_split`` only reports progress, never chooses anything; ``seed``
+    seeds the shuffling; ``progress`` is called with the number of samples after each batch.
     """
     steps_per_epoch = -(-train_split.labels.shape[0] // batch_size)
     total_steps = epochs * steps_per_epoch
-    optimizer, scheduler = make_optimizer(list(model.parameters()), recipe, total_steps)
+    optimizer, scheduler = make_optimizer(list(network.parameters()), recipe, total_steps)
     generator = torch.Generator().manual_seed(seed)
-    history = []
     for epoch in range(1, epochs + 1):
-        progress = on_epoch_start(epoch) if on_epoch_start is not None else None
         started = time.perf_counter()
-        train_loss, train_accuracy = train_epoch(model, optimizer, scheduler, train_split,
+        train_loss, train_accuracy = train_epoch(network, optimizer, scheduler, train_split,
                                                  batch_size, generator, progress, recipe,
                                                  (epoch - 1) * steps_per_epoch, total_steps)
-        timing.synchronize(train_split.images.device)
+        synchronize(train_split.images.device)
         seconds = time.perf_counter() - started
-        model.eval()
-        test_loss, test_accuracy = evaluate_logits(model, test_split)
-        history.append(EpochResult(epoch, train_loss, train_accuracy, test_loss, test_accuracy,
-                                   seconds))
-        logger.info("epoch %d/%d: train loss %.4f, test accuracy %.4f (%.1f s)", epoch, epochs,
-                    train_loss, test_accuracy, seconds)
-    return history
+        network.eval()
+        test_loss, test_accuracy = model.loss_and_accuracy(network, test_split.images,
+                                                           test_split.labels)
+        yield EpochResult(epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds)
+
+
+def synchronize(device: torch.device) -> None:
+    """Waits for the work queued on a CUDA device, so that wall-clock timings are complete."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_seconds_per_epoch(layer_shapes: Sequence[tuple[int, int]], num_samples: int,
+                             batch_size: int, device: torch.device, sample_batches: int = 20
+                             ) -> float:
+    """Times the matrix products of one training epoch on random data, a floor for its time.
+
+    Per weight matrix of shape ``(out, in)`` and batch: the forward product, the gradient of
+    the weight and, but for the first layer, that of the input. Times ``sample_batches`` full
+    batches after one warm-up batch and scales to the ``num_samples`` of an epoch.
+    """
+    batch_size = min(batch_size, num_samples)
+    generator = torch.Generator().manual_seed(0)  # Leaves the global one, training's, alone.
+
+    def random_tensor(*shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=generator).to(device)
+
+    weights = [random_tensor(*shape) for shape in layer_shapes]
+    inputs = [random_tensor(batch_size, shape[1]) for shape in layer_shapes]
+    grads = [random_tensor(batch_size, shape[0]) for shape in layer_shapes]
+
+    def one_batch() -> None:
+        """Runs one batch's forward and backward products, discarding the results."""
+        for index, (weight, layer_input, grad_output) in enumerate(
+                zip(weights, inputs, grads, strict=True)):
+            layer_input @ weight.T  # Forward.
+            grad_output.T @ layer_input  # Gradient of the weight.
+            if index > 0:
+                grad_output @ weight  # Gradient of the input.
+
+    one_batch()
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in range(sample_batches):
+        one_batch()
+    synchronize(device)
+    return (time.perf_counter() - started) / sample_batches * (num_samples / batch_size)

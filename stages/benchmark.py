@@ -17,20 +17,8 @@ import onnxruntime  # noqa: E402
 import torch  # noqa: E402
 import tqdm  # noqa: E402
 
-from prunekit import (  # noqa: E402
-    artifacts,
-    benchmarking,
-    cli,
-    errors,
-    files,
-    layout,
-    model,
-    params,
-    provenance,
-    pruning,
-    sparse_inference,
-    timing,
-)
+from prunekit import artifacts, cli, files, layout, model, params, provenance, pruning  # noqa: E402
+from prunekit.inference import benchmarking, plans, timing  # noqa: E402
 
 logger = logging.getLogger("benchmark")
 
@@ -47,7 +35,7 @@ def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib
 
     Args:
         dense_model: The dense checkpoint the networks were pruned from.
-        paths: Per ``(method, percent)``, the compact artifact's path.
+        paths: Per ``(method, k)``, the compact artifact's path.
         hidden_sizes: The network's hidden layer widths.
         batch_sizes: The batch sizes to time.
         policy: How each plan is timed.
@@ -59,29 +47,29 @@ def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib
     Raises:
         artifacts.ArtifactError: If a compact artifact is missing or not the expected one.
         artifacts.CheckpointError: If the dense checkpoint is missing or of other sizes.
-        sparse_inference.PlanMismatchError: If a plan's logits differ from the masked
-            network's beyond rounding.
+        plans.PlanMismatchError: If a plan's logits differ from the masked network's beyond
+            rounding.
     """
     sizes = model.layer_sizes(hidden_sizes)
-    networks = {(method, percent): artifacts.load_compact(path, sizes, method, percent)
-                for (method, percent), path in paths.items()}  # All checked before any timing.
+    networks = {(method, k): artifacts.load_compact(path, sizes, method, k)
+                for (method, k), path in paths.items()}  # All checked before any timing.
     dense_weights = artifacts.load_weights(dense_model, hidden_sizes)
     torch.set_num_threads(num_threads)
     check_images = benchmarking.random_images(CHECK_BATCH, sizes[0], SEED + 1)
     rows = []
     with torch.inference_mode():
-        for (method, percent), network in tqdm.tqdm(networks.items(), desc="benchmark",
+        for (method, k), network in tqdm.tqdm(networks.items(), desc="benchmark",
                                                     unit="network",
                                                     disable=not sys.stderr.isatty()):
-            masked = pruning.prune(dense_weights, method, percent)
-            plans = sparse_inference.build_plans(masked, network, num_threads=num_threads)
-            sparse_inference.verify_plans(plans, check_images)
-            case = benchmarking.describe_case(method, percent, masked, network)
+            masked = pruning.prune(dense_weights, method, k)
+            candidates = plans.build_plans(masked, network, num_threads=num_threads)
+            plans.verify_plans(candidates, check_images)
+            case = benchmarking.describe_case(method, k, masked, network)
             del masked  # Only the baseline plans keep the masked matrices from here on.
-            case_rows = benchmarking.benchmark_network(plans, case, sizes[0], batch_sizes,
+            case_rows = benchmarking.benchmark_network(candidates, case, sizes[0], batch_sizes,
                                                        policy, SEED)
             rows.extend(case_rows)
-            logger.info("%s k=%g: fastest %s", method, percent, ", ".join(
+            logger.info("%s k=%g: fastest %s", method, k, ", ".join(
                 f"batch {row['batch_size']} {row['plan']} {row['speedup_vs_dense']:.2f}x "
                 f"({row['speedup_vs_fastest_dense']:.2f}x over {row['fastest_dense_plan']})"
                 for row in case_rows if row["is_fastest"]))
@@ -96,23 +84,19 @@ def main() -> None:
         errors.InputError: If the recipe is not in params.yaml.
         artifacts.ArtifactError: If a compact artifact is missing or not the expected one.
         artifacts.CheckpointError: If the dense model is missing or of another architecture.
-        sparse_inference.PlanMismatchError: If a plan's logits differ from the masked
-            network's beyond rounding.
+        plans.PlanMismatchError: If a plan's logits differ from the masked network's beyond
+            rounding.
     """
     settings = params.load_params(["benchmark", "train", "prune"])
-    config, train = settings["benchmark"], settings["train"]
-    recipe, _ = cli.network_arguments(list(train.recipes))
-    policy = timing.TimingPolicy(rounds=config.rounds, block_seconds=config.block_seconds)
-    timed = [percent for percent in config.k_list if percent in settings["prune"].k_list]
-    if not timed:
-        raise errors.InputError(f"benchmark.k_list: got {list(config.k_list)}; allowed: values "
-                                f"of prune.k_list {list(settings['prune'].k_list)}")
-    if len(timed) < len(config.k_list):
-        logger.warning("benchmark.k_list: timing only k in prune.k_list: %s", timed)
-    paths = layout.pruned_models(recipe, settings["prune"].methods, timed)
+    benchmark_params, train_params = settings["benchmark"], settings["train"]
+    recipe, _ = cli.network_arguments(list(train_params.recipes))
+    policy = timing.TimingPolicy(rounds=benchmark_params.rounds,
+                                 block_seconds=benchmark_params.block_seconds)
+    paths = layout.pruned_models(recipe, settings["prune"].methods, benchmark_params.k_list)
     load_average = os.getloadavg()[0]
-    rows = measure(layout.dense_model(recipe, train.seeds[0]), paths, train.hidden_sizes,
-                   config.batch_sizes, policy, config.num_threads)
+    rows = measure(layout.dense_model(recipe, train_params.seeds[0]), paths,
+                   train_params.hidden_sizes, benchmark_params.batch_sizes, policy,
+                   benchmark_params.num_threads)
     log = provenance.run_record(
         "cpu", onnxruntime_version=onnxruntime.__version__,
         timing={"rounds": policy.rounds, "block_seconds": policy.block_seconds,

@@ -2,13 +2,13 @@
 
 import logging
 
-from prunekit import artifacts, cli, data, files, layout, params, provenance, sweep
+from prunekit import artifacts, cli, data, evaluation, files, layout, params, provenance
 
 logger = logging.getLogger("evaluate")
 
 
 def main() -> None:
-    """Sweeps the network of the recipe and seed given on the command line.
+    """Evaluates the network of the recipe and seed given on the command line, pruned every way.
 
     Raises:
         params.ParamsError: If params.yaml is invalid.
@@ -18,24 +18,24 @@ def main() -> None:
             dataset.
     """
     settings = params.load_params(["download", "train", "prune"])
-    dataset, train, config = settings["download"].dataset, settings["train"], settings["prune"]
-    recipe, seed = cli.network_arguments(list(train.recipes), train.seeds)
-    cli.check_recipe_name(config.layer_sensitivity, list(train.recipes),
-                          "prune.layer_sensitivity")
-    weights = artifacts.load_weights(layout.dense_model(recipe, seed), train.hidden_sizes)
+    dataset, train_params, prune_params = (settings["download"].dataset, settings["train"],
+                                           settings["prune"])
+    recipe, seed = cli.network_arguments(list(train_params.recipes), train_params.seeds)
+    weights = artifacts.load_weights(layout.dense_model(recipe, seed), train_params.hidden_sizes)
     test_split = data.load_split(layout.DATA_DIR, dataset, train=False)
-    table = sweep.sweep(weights, test_split.images, test_split.labels, config.k_list,
-                        config.methods, config.random_draws, random_seed=seed,
-                        single_layers=recipe == config.layer_sensitivity)
-    summary = sweep.summary(table)
-    logger.info("%s seed %d: dense %.4f; %s", recipe, seed, summary["dense"]["accuracy"],
+    table = evaluation.accuracy_table(
+        weights, test_split.images, test_split.labels, prune_params.k_list, prune_params.methods,
+        prune_params.random_draws, random_seed=seed,
+        single_layers=recipe == prune_params.layer_sensitivity)
+    results = evaluation.magnitude_results(table)
+    logger.info("%s seed %d: dense %.4f; %s", recipe, seed, results["dense"]["accuracy"],
                 ", ".join(f"{method} {label} {result['accuracy']:.4f}"
-                          for method in config.methods
-                          for label, result in summary[method].items()))
+                          for method in prune_params.methods
+                          for label, result in results[method].items()))
     folder = layout.network_dir(recipe, seed)
     with files.replace_together() as outputs:
         files.write_csv(outputs.file(folder / layout.SWEEP_FILE), table)
-        files.write_json(outputs.file(folder / layout.EVALUATION_FILE), summary)
+        files.write_json(outputs.file(folder / layout.EVALUATION_FILE), results)
         files.write_json(outputs.file(layout.stage_log("evaluate", recipe, seed)),
                          provenance.run_record("cpu", dataset, variants=len(table)))
 

@@ -9,11 +9,12 @@ from prunekit import (
     data,
     files,
     layout,
+    names,
     params,
     provenance,
     pruning,
-    sparse_inference,
 )
+from prunekit.inference import plans
 
 logger = logging.getLogger("prune")
 
@@ -30,14 +31,14 @@ def main() -> None:
         artifacts.CheckpointError: If the dense model is missing or of another architecture.
         data.DatasetError: If a test file in data/idx/ is missing, corrupt or of another
             dataset.
-        sparse_inference.PlanMismatchError: If a compact network does not reproduce its masked
+        plans.PlanMismatchError: If a compact network does not reproduce its masked
             one.
     """
     settings = params.load_params(["download", "train", "prune"])
-    train, config = settings["train"], settings["prune"]
-    recipe, _ = cli.network_arguments(list(train.recipes))
-    dense_path = layout.dense_model(recipe, train.seeds[0])
-    dense_weights = artifacts.load_weights(dense_path, train.hidden_sizes)
+    train_params, prune_params = settings["train"], settings["prune"]
+    recipe, _ = cli.network_arguments(list(train_params.recipes))
+    dense_path = layout.dense_model(recipe, train_params.seeds[0])
+    dense_weights = artifacts.load_weights(dense_path, train_params.hidden_sizes)
     images = data.load_split(layout.DATA_DIR, settings["download"].dataset,
                              train=False).images[:CHECK_IMAGES]
     dense_bytes = dense_path.stat().st_size
@@ -45,21 +46,18 @@ def main() -> None:
     rows, largest_difference = [], 0.0
     with files.replace_together() as outputs:
         staging = outputs.directory(layout.pruned_dir(recipe))
-        for method in config.methods:
-            for percent in config.k_list:
-                label = pruning.percent_label(percent)
-                masked = pruning.prune(dense_weights, method, percent)
+        for method in prune_params.methods:
+            for k in prune_params.k_list:
+                masked = pruning.prune(dense_weights, method, k)
                 network = compact.compact(masked)
-                plans = (sparse_inference.masked_dense_plan(masked),
-                         sparse_inference.compact_dense_plan(network))
-                differences = sparse_inference.verify_plans(
-                    {plan.name: plan for plan in plans}, images)
+                checked = (plans.masked_dense_plan(masked), plans.compact_dense_plan(network))
+                differences = plans.verify_plans({plan.name: plan for plan in checked}, images)
                 largest_difference = max(largest_difference, *differences.values())
-                path = staging / layout.pruned_model(recipe, method, label).name
-                encodings = artifacts.save_compact(path, network, method, percent)
+                path = staging / layout.pruned_model(recipe, method, k).name
+                encodings = artifacts.save_compact(path, network, method, k)
                 file_bytes = path.stat().st_size
                 rows.append({
-                    "recipe": recipe, "method": method, "k": percent,
+                    "recipe": recipe, "method": method, "k": k,
                     "file_percent": round(100 * file_bytes / dense_bytes, 2),
                     "file_bytes": file_bytes, "compact_weights": network.num_weights(),
                     "nonzero_weights": network.num_nonzero(),
@@ -67,7 +65,7 @@ def main() -> None:
                                            sorted(encodings.items())),
                 })
                 logger.info("%s %s %s: %d of %d weights remain, file %.1f %% of dense", recipe,
-                            method, label, network.num_nonzero(), total_weights,
+                            method, names.k_label(k), network.num_nonzero(), total_weights,
                             100 * file_bytes / dense_bytes)
         files.write_csv(staging / layout.FILE_SIZES_FILE, rows)
         files.write_json(outputs.file(layout.stage_log("prune", recipe)), provenance.run_record(

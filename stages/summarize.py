@@ -11,9 +11,6 @@ from prunekit import aggregate, cli, files, layout, params, provenance
 
 logger = logging.getLogger("summarize")
 
-HEADLINE_BATCH = 256  # The batch size of the speed-ups in plots/summary.csv.
-
-
 def read_networks(recipes: list[str], seeds: tuple[int, ...], name: str) -> pd.DataFrame:
     """Concatenates the table ``name`` of every network's folder, adding ``recipe`` and ``seed``.
 
@@ -44,17 +41,19 @@ def main() -> None:
         FileNotFoundError: If a network's table is missing.
         files.InvalidFileError: If one is corrupt or empty.
     """
-    settings = params.load_params(["train", "prune"])
-    train, layer_recipe = settings["train"], settings["prune"].layer_sensitivity
-    recipes, reference = list(train.recipes), next(iter(train.recipes))
-    sweeps = read_networks(recipes, train.seeds, layout.SWEEP_FILE)
+    settings = params.load_params(["train", "prune", "summarize"])
+    train_params, summarize_params = settings["train"], settings["summarize"]
+    layer_recipe = settings["prune"].layer_sensitivity
+    recipes, reference = list(train_params.recipes), next(iter(train_params.recipes))
+    sweeps = read_networks(recipes, train_params.seeds, layout.SWEEP_FILE)
     aggregated = aggregate.aggregate_seeds(sweeps)
-    history = aggregate.training_curves(read_networks(recipes, train.seeds,
+    history = aggregate.training_curves(read_networks(recipes, train_params.seeds,
                                                       layout.HISTORY_FILE))
     file_sizes = read_recipes(recipes, layout.file_sizes_table)
     benchmarks = read_recipes(recipes, layout.benchmark_table)
-    headline = aggregate.headline(aggregated)
-    speedups = aggregate.headline_speedups(benchmarks, HEADLINE_BATCH)
+    cases = aggregate.headline_cases(summarize_params.accuracy_cases)
+    headline = aggregate.headline(aggregated, cases)
+    speedups = aggregate.headline_speedups(benchmarks, cases, summarize_params.table_batch_size)
     with files.replace_together() as outputs:
         accuracy = outputs.directory(layout.ACCURACY_TABLES)
         layers = outputs.directory(layout.LAYER_TABLES)
@@ -73,15 +72,16 @@ def main() -> None:
             files.write_csv(speedup_folder / f"{name}.csv", table)
         files.write_csv(outputs.file(layout.BENCHMARK_TABLES / "all.csv"), benchmarks)
         files.write_csv(outputs.file(layout.SUMMARY_TABLE),
-                        aggregate.recipe_table(aggregated, speedups))
+                        aggregate.recipe_table(aggregated, cases, speedups))
         files.write_json(outputs.file(layout.stage_log("summarize")), provenance.run_record(
-            "cpu", networks=len(recipes) * len(train.seeds)))
+            "cpu", networks=len(recipes) * len(train_params.seeds)))
         files.write_json(outputs.file(layout.ACCURACY_METRICS),
                          {recipe: finite(row) for recipe, row in
                           headline.round(4).to_dict("index").items()})
         files.write_json(outputs.file(layout.BENCHMARK_METRICS), aggregate.benchmark_metrics(
-            benchmarks[benchmarks["recipe"] == reference]))
-    logger.info("summarized %d networks of %d recipes", len(recipes) * len(train.seeds),
+            benchmarks[benchmarks["recipe"] == reference], summarize_params.speedup_cases,
+            summarize_params.speedup_batch_sizes))
+    logger.info("summarized %d networks of %d recipes", len(recipes) * len(train_params.seeds),
                 len(recipes))
 
 

@@ -5,16 +5,16 @@ import logging
 import statistics
 import sys
 import time
-from collections.abc import Callable
 
 import tqdm
 
-from prunekit import cli, data, files, layout, model, params, provenance, timing, training
+from prunekit import cli, data, files, layout, model, params, provenance, training
 
 logger = logging.getLogger("train")
 
 # Batches of matrix products timed before each epoch and after the last: an epoch's floor, the
-# time its time is compared with, is the mean of the samples just before and just after it.
+# time its time is compared with, is the mean of the samples just before and just after it. On
+# a shared machine their speed drifts by tens of percent between minutes.
 MATMUL_SAMPLE_BATCHES = 15
 
 
@@ -27,67 +27,47 @@ def main() -> None:
         data.DatasetError: If a file in data/idx/ is missing, corrupt or of another dataset.
     """
     settings = params.load_params(["download", "train"])
-    dataset, config = settings["download"].dataset, settings["train"]
-    recipe, seed = cli.network_arguments(list(config.recipes), config.seeds)
-    training.make_deterministic(seed, config.num_threads)
-    device = training.resolve_device(config.device)
-    train_split = data.load_split(layout.DATA_DIR, dataset, train=True, limit=config.limit)
-    test_split = data.load_split(layout.DATA_DIR, dataset, train=False)
+    dataset, train_params = settings["download"].dataset, settings["train"]
+    recipe, seed = cli.network_arguments(list(train_params.recipes), train_params.seeds)
+    training.make_deterministic(seed, train_params.num_threads)
+    device = training.resolve_device(train_params.device)
     train_split, test_split = (
-        data.Split(split.images.to(device), split.labels.to(device))
-        for split in (train_split, test_split))
-    network = model.MLP(config.hidden_sizes).to(device)
-    num_samples = train_split.labels.shape[0]
-
-    bars: list[tqdm.tqdm] = []
-
-    def progress_bar(epoch: int) -> Callable[[int], object]:
-        """Closes the last epoch's progress bar and returns the ``update`` of a new one."""
-        for bar in bars:
-            bar.close()
-        bars[:] = [tqdm.tqdm(total=num_samples, desc=f"epoch {epoch}/{config.epochs}",
-                             unit="img", unit_scale=True, leave=False,
-                             disable=not sys.stderr.isatty())]
-        return bars[0].update
-
+        data.load_split(layout.DATA_DIR, dataset, train=train, limit=limit).to(device)
+        for train, limit in ((True, train_params.limit), (False, None)))
+    network = model.MLP(train_params.hidden_sizes).to(device)
+    num_samples, epochs = train_split.labels.shape[0], train_params.epochs
     shapes = [tuple(weight.shape) for weight in network.weights()]
-    matmul_samples: list[float] = []
 
-    def sample_matmul_seconds() -> None:
-        """Times an epoch's matrix products alone, here and now.
-
-        On a shared machine their speed drifts by tens of percent between minutes, so each
-        epoch is compared with samples taken right before and right after it.
-        """
-        matmul_samples.append(timing.matmul_seconds_per_epoch(
-            shapes, num_samples, config.batch_size, device, MATMUL_SAMPLE_BATCHES))
-
-    def before_epoch(epoch: int) -> Callable[[int], object]:
-        """Samples the products before an epoch and opens the epoch's progress bar."""
-        sample_matmul_seconds()
-        return progress_bar(epoch)
+    def matmul_floor() -> float:
+        """Times an epoch's matrix products alone, here and now."""
+        return training.matmul_seconds_per_epoch(shapes, num_samples, train_params.batch_size,
+                                                 device, MATMUL_SAMPLE_BATCHES)
 
     logger.info("training %s seed %d on %d %s images for %d epochs on %s", recipe, seed,
-                num_samples, dataset, config.epochs, device)
+                num_samples, dataset, epochs, device)
     started = time.perf_counter()
-    history = training.fit(network, train_split, test_split, config.epochs, config.batch_size,
-                           config.recipes[recipe], seed,
-                           on_epoch_start=before_epoch)
-    for bar in bars:
-        bar.close()
-    sample_matmul_seconds()  # The sample after the last epoch.
+    matmul_samples, history = [matmul_floor()], []
+    with tqdm.tqdm(total=epochs * num_samples, unit="img", unit_scale=True, leave=False,
+                   disable=not sys.stderr.isatty()) as bar:
+        for result in training.fit(network, train_split, test_split, epochs,
+                                   train_params.batch_size,
+                                   training.Recipe(**train_params.recipes[recipe].model_dump()),
+                                   seed, progress=bar.update):
+            matmul_samples.append(matmul_floor())  # After this epoch, before the next.
+            history.append(result)
+            logger.info("epoch %d/%d: train loss %.4f, test accuracy %.4f (%.1f s)",
+                        result.epoch, epochs, result.train_loss, result.test_accuracy,
+                        result.seconds)
     total_seconds = time.perf_counter() - started
-    train_seconds = sum(result.seconds for result in history)
-    seconds_per_epoch = train_seconds / config.epochs
     matmul_seconds = [(before + after) / 2
                       for before, after in itertools.pairwise(matmul_samples)]
-    ratios = [result.seconds / matmul for result, matmul in
-              zip(history, matmul_seconds, strict=True)]
+    ratios = [result.seconds / matmul
+              for result, matmul in zip(history, matmul_seconds, strict=True)]
     final = history[-1]
     run_log = provenance.run_record(
         device, dataset, test_accuracy=final.test_accuracy, train_accuracy=final.train_accuracy,
         train_samples=num_samples, seconds=round(total_seconds, 2),
-        seconds_per_epoch=round(seconds_per_epoch, 3),
+        seconds_per_epoch=round(sum(result.seconds for result in history) / epochs, 3),
         matmul_seconds_per_epoch=round(statistics.median(matmul_seconds), 3),
         epoch_over_matmul_ratio=round(statistics.median(ratios), 3),
         epoch_seconds=[round(result.seconds, 3) for result in history],

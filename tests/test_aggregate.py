@@ -7,6 +7,10 @@ import pytest
 
 from prunekit import aggregate
 
+# The cases metrics/ reports with the repository's params.yaml (summarize section).
+ACCURACY_CASES = {"weight": [90, 95], "unit": [50, 70]}
+HEADLINE = aggregate.headline_cases(ACCURACY_CASES)
+
 
 def _results():
     rows = []
@@ -44,15 +48,23 @@ def test_aggregate_gives_mean_std_min_max_over_seeds():
     assert single.accuracy_std == 0.0
 
 
+def test_headline_cases_name_the_dense_network_then_each_case():
+    assert HEADLINE == [("dense", "weight", 0), ("weight_k90", "weight", 90),
+                        ("weight_k95", "weight", 95), ("unit_k50", "unit", 50),
+                        ("unit_k70", "unit", 70)]
+    assert aggregate.headline_cases({"unit": [97.5]}) == [("dense", "weight", 0),
+                                                          ("unit_k97.5", "unit", 97.5)]
+
+
 def test_headline_picks_magnitude_means_and_marks_missing_k():
-    summary = aggregate.headline(aggregate.aggregate_seeds(_results()))
+    summary = aggregate.headline(aggregate.aggregate_seeds(_results()), HEADLINE)
     assert list(summary.index) == ["adam", "l1"]
     assert summary.loc["adam", "dense"] == pytest.approx(0.89)
     assert summary.loc["adam", "weight_k90"] == pytest.approx(0.60)
     assert summary.loc["adam", "unit_k50"] == pytest.approx(0.83)
     assert math.isnan(summary.loc["adam", "weight_k95"])
     assert summary.loc["l1", "weight_k90"] == pytest.approx(0.88)
-    spread = aggregate.headline(aggregate.aggregate_seeds(_results()), "max")
+    spread = aggregate.headline(aggregate.aggregate_seeds(_results()), HEADLINE, "max")
     assert spread.loc["adam", "weight_k90"] == pytest.approx(0.70)
 
 
@@ -84,16 +96,16 @@ def _benchmark_rows():
 
 
 def test_headline_speedups_follow_the_headline_order_per_recipe():
-    speedups = aggregate.headline_speedups(_benchmark_rows(), 256)
+    speedups = aggregate.headline_speedups(_benchmark_rows(), HEADLINE, 256)
     assert speedups == {"adam": {"weight_k90": 4.26, "unit_k50": 2.0}, "l1": {"weight_k95": 6.0}}
     assert list(speedups["adam"]) == ["weight_k90", "unit_k50"]
-    assert aggregate.headline_speedups(_benchmark_rows(), 8) == {"adam": {}, "l1": {}}
+    assert aggregate.headline_speedups(_benchmark_rows(), HEADLINE, 8) == {"adam": {}, "l1": {}}
 
 
 def test_benchmark_metrics_take_the_fastest_plan_of_each_case_and_batch():
     rows = _benchmark_rows()
     metrics = aggregate.benchmark_metrics(rows[rows["recipe"] == "adam"],
-                                          [("weight", 90), ("unit", 90)], [1, 256])
+                                          {"weight": [90], "unit": [90]}, [1, 256])
     assert metrics == {
         "weight_k90_batch1": {"speedup_vs_dense": 2.35, "speedup_vs_fastest_dense": 2.0},
         "weight_k90_batch256": {"speedup_vs_dense": 4.26, "speedup_vs_fastest_dense": 3.55}}
@@ -107,8 +119,15 @@ def test_fastest_rows_refuse_text_flags():
         aggregate.fastest_rows(rows.astype({"is_fastest": str}))
 
 
+def test_fastest_rows_of_the_dense_network_follow_fastest_dense_plan():
+    rows = _benchmark_rows().assign(fastest_dense_plan=["masked_dense"] * 2 + ["masked_ort"] * 2
+                                    + ["masked_dense"] * 3)  # Per case, as the benchmark marks it.
+    assert list(aggregate.fastest_rows(rows, dense=True)["plan"]) == ["masked_dense",
+                                                                       "masked_ort"]
+
+
 def test_recipe_table_lays_out_percent_statistics_and_speedups():
-    table = aggregate.recipe_table(aggregate.aggregate_seeds(_results()),
+    table = aggregate.recipe_table(aggregate.aggregate_seeds(_results()), HEADLINE,
                                    {"adam": {"weight_k90": 4.26}})
     adam = table.set_index("recipe").loc["adam"]
     assert (adam.weight_k90_mean, adam.weight_k90_std) == pytest.approx((60.0, 10.0))

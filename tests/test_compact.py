@@ -5,7 +5,8 @@ import pytest
 import torch
 from conftest import mlp_shapes, reference_logits
 
-from prunekit import compact, pruning, sparse_inference
+from prunekit import compact, pruning
+from prunekit.inference import plans
 
 
 def test_dead_neurons_are_removed_on_a_hand_built_network():
@@ -51,15 +52,13 @@ def test_equivalence_check_accepts_a_compact_network_and_refuses_a_wrong_one(ran
     weights = random_weights([(8, 6), (4, 8)], seed=5)
     masked = pruning.prune(weights, "unit", 50)
     images = random_images(9, width=6)
-    baseline = sparse_inference.masked_dense_plan(masked)
-    right = sparse_inference.compact_dense_plan(compact.compact(masked))
-    differences = sparse_inference.verify_plans({baseline.name: baseline, right.name: right},
-                                                images)
-    assert differences["compact_dense"] <= sparse_inference.LOGIT_TOLERANCE
-    wrong = sparse_inference.compact_dense_plan(compact.compact(pruning.prune(weights, "unit",
-                                                                              25)))
-    with pytest.raises(sparse_inference.PlanMismatchError, match="compact_dense"):
-        sparse_inference.verify_plans({baseline.name: baseline, wrong.name: wrong}, images)
+    baseline = plans.masked_dense_plan(masked)
+    right = plans.compact_dense_plan(compact.compact(masked))
+    differences = plans.verify_plans({baseline.name: baseline, right.name: right}, images)
+    assert differences["compact_dense"] <= plans.LOGIT_TOLERANCE
+    wrong = plans.compact_dense_plan(compact.compact(pruning.prune(weights, "unit", 25)))
+    with pytest.raises(plans.PlanMismatchError, match="compact_dense"):
+        plans.verify_plans({baseline.name: baseline, wrong.name: wrong}, images)
 
 
 def test_csr_arrays_list_the_nonzeros_row_by_row():

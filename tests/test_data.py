@@ -129,3 +129,10 @@ def test_debian_fashion_mnist_matches_the_official_content():
     for name in data.FILE_NAMES:
         payload = gzip.decompress((folder / data.archive_name(name)).read_bytes())
         assert data.verify_payload(payload, "fashion-mnist", name, name) is payload
+
+
+def test_split_to_a_device_moves_images_and_labels():
+    split = data.Split(torch.zeros(2, 784), torch.tensor([3, 1]))
+    moved = split.to(torch.device("meta"))
+    assert (moved.images.device.type, moved.labels.device.type) == ("meta", "meta")
+    assert split.images.device.type == "cpu"  # The original stays where it was.

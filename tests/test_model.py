@@ -70,3 +70,24 @@ def test_load_weights_rejects_garbage_and_missing_files(tmp_path):
         artifacts.load_weights(tmp_path / "garbage.pt")
     with pytest.raises(artifacts.CheckpointError, match="not found; run the train stage"):
         artifacts.load_weights(tmp_path / "missing.pt")
+
+
+def test_loss_and_accuracy_on_known_logits():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [5.0, 0.0]])
+    labels = torch.tensor([0, 0, 0])
+    accuracy = model.accuracy(logits, labels)
+    assert accuracy == pytest.approx(2 / 3)
+    assert model.num_correct(logits, labels).ndim == 0
+    expected = torch.nn.functional.cross_entropy(logits, labels).item()
+    batched = model.loss_and_accuracy(lambda images: logits[: len(images)] if len(images) == 3
+                                      else logits[1:], torch.zeros(3, 2), labels, batch_size=3)
+    assert batched == pytest.approx((expected, accuracy))
+
+
+def test_layer_outputs_yield_each_matrix_input_then_the_logits(random_weights, random_images):
+    weights = random_weights(mlp_shapes([16, 8]))
+    images = random_images(5)
+    outputs = list(model.layer_outputs(weights, images))
+    assert [tuple(output.shape) for output in outputs] == [(5, 784), (5, 16), (5, 8), (5, 10)]
+    torch.testing.assert_close(outputs[1], torch.relu(images @ weights[0].T))
+    torch.testing.assert_close(outputs[-1], reference_logits(weights, images))

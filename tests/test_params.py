@@ -5,13 +5,12 @@ import pathlib
 import re
 
 import pytest
-import torch
 import yaml
 
-from prunekit import params, training
+from prunekit import errors, params, training
 
 REPO_PARAMS = pathlib.Path(__file__).resolve().parent.parent / "params.yaml"
-ALL_SECTIONS = ["download", "train", "prune", "benchmark", "plot"]
+ALL_SECTIONS = ["download", "train", "prune", "benchmark", "summarize", "plot"]
 
 
 @pytest.fixture
@@ -68,13 +67,6 @@ def test_bad_value_names_key_value_and_what_is_allowed(document, section, key, v
     message = str(error.value)
     assert f"{section}.{key}: got {value!r}" in message
     assert re.search(allowed, message)
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_device_is_refused_without_cuda(document):
-    document["train"]["device"] = "cuda"
-    with pytest.raises(params.ParamsError, match="train.device: got 'cuda'.*no CUDA device"):
-        params.parse_params(document, ["train"])
 
 
 def test_unknown_key_is_reported_with_a_suggestion(document):
@@ -150,6 +142,51 @@ def test_recipes_become_typed_recipes_with_the_reference_first(document):
     assert recipes["sgd"].optimizer == "sgd" and recipes["constant"].schedule == "constant"
 
 
+def _recipe_problems(document, **fields):
+    """The message that parsing train.recipes ``{"bad": fields}`` raises."""
+    document["train"]["recipes"] = {"bad": fields}
+    with pytest.raises(ValueError) as caught:  # params.ParamsError is a ValueError.
+        params.parse_params(document, ["train"])
+    return str(caught.value)
+
+
+def test_recipe_rejects_bad_fields_naming_each(document):
+    message = _recipe_problems(document, optimizer="rmsprop", l1=-1e-5,
+                               group_lasso=float("nan"))
+    assert "l1: got -1e-05" in message
+    assert "optimizer: got 'rmsprop'" in message
+    assert "group_lasso: got nan" in message
+    assert "momentum: got 0.9; allowed: 0 unless optimizer is sgd" in _recipe_problems(
+        document, momentum=0.9)
+    assert "schedule" in _recipe_problems(document, schedule="step")
+    for warmup in (-0.1, 1.5, True):
+        assert f"penalty_warmup: got {warmup}; allowed: a fraction" in _recipe_problems(
+            document, penalty_warmup=warmup)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'l2'"):
+        training.Recipe(l2=1.0)
+
+
+def test_layer_sensitivity_must_name_a_recipe_of_train(document):
+    document["prune"]["layer_sensitivity"] = "x"
+    with pytest.raises(params.ParamsError) as caught:
+        params.parse_params(document, ["train", "prune"])
+    assert ("prune.layer_sensitivity: got 'x'; allowed: null or one of train.recipes "
+            "(adam, sgd, constant, l1, group)") in str(caught.value)
+    assert params.parse_params(document, ["prune"])["prune"].layer_sensitivity == "x"
+    document["prune"]["layer_sensitivity"] = None
+    assert params.parse_params(document, ["train", "prune"])["prune"].layer_sensitivity is None
+
+
+def test_benchmark_k_list_must_be_in_prune_k_list(document, tmp_path):
+    document["benchmark"]["k_list"] = [91, 98]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    with pytest.raises(errors.InputError, match=r"benchmark.k_list: got \[91, 98\]; \[91, 98\] "
+                       r"not in prune.k_list; allowed: values of prune.k_list \[0, 25, 50"):
+        params.load_params(["benchmark", "train", "prune"], path)  # As the benchmark stage.
+    assert params.load_params(["benchmark"], path)["benchmark"].k_list == (91, 98)
+
+
 def test_missing_file_and_non_mapping_document(tmp_path):
     with pytest.raises(params.ParamsError, match="not found"):
         params.load_params(["train"], tmp_path / "params.yaml")
@@ -163,8 +200,8 @@ def test_recipes_fill_defaults_and_every_problem_is_listed(document):
     document["train"]["recipes"] = {"adam": {}, "l1": {"l1": 1e-5},
                                     "sgd": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}}
     recipes = params.parse_params(document, ["train"])["train"].recipes
-    assert recipes["adam"] == training.Recipe()
-    assert recipes["l1"] == training.Recipe(l1=1e-5)
+    assert training.Recipe(**recipes["adam"].model_dump()) == training.Recipe()
+    assert training.Recipe(**recipes["l1"].model_dump()) == training.Recipe(l1=1e-5)
     assert recipes["sgd"].momentum == 0.9
     document["train"]["recipes"] = {"l1": {"l1": -1e-5}, "group": {"group_lasso": 1e-4, "l3": 1},
                                     "bad": 3}

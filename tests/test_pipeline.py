@@ -21,13 +21,13 @@ from prunekit.pruning import count_to_prune as count
 
 pytestmark = [needs_fashion_mnist, pytest.mark.slow]
 NETWORKS = [f"{recipe}-{seed}" for recipe in ("adam", "l1") for seed in (0, 1)]
-ALL_STAGES = ["download", *[f"train@{name}" for name in NETWORKS],
+ALL_STAGES = ["check_params", "download", *[f"train@{name}" for name in NETWORKS],
               *[f"evaluate@{name}" for name in NETWORKS], "prune@adam", "prune@l1",
               "benchmark@adam", "benchmark@l1", "summarize", "plot"]
 
 # The README's command for comparing experiments on a 200-column terminal.
 EXP_TABLE = ("exp", "show", "--only-changed", "--keep", r"^adam\.", "--drop",
-             "Created|.*_batch|.*/")
+             r"Created|.*/|.*_batch\d|(?!adam\.)\w+\.(dense|\w+_k)")
 
 
 def run(workspace, *command, check=True, columns=None):
@@ -62,6 +62,19 @@ def read_json(workspace, name):
 def locked_md5(workspace, stage, path):
     lock = yaml.safe_load((workspace / "dvc.lock").read_text())
     return next(out["md5"] for out in lock["stages"][stage]["outs"] if out["path"] == path)
+
+
+def repro_with_params(workspace, old, new, *targets):
+    """Runs ``dvc repro`` with ``old`` replaced by ``new`` in params.yaml, then restores it."""
+    params_path = workspace / "params.yaml"
+    good = params_path.read_text()
+    assert old in good
+    params_path.write_text(good.replace(old, new, 1))
+    try:
+        result = dvc(workspace, "repro", *targets, check=False)
+    finally:
+        params_path.write_text(good)
+    return result, result.stderr + result.stdout
 
 
 def commit_all(workspace, message):
@@ -149,6 +162,33 @@ def test_second_repro_does_nothing(workspace):
     assert stages_run(dvc(workspace, "repro")) == []
 
 
+# Per module: the stages whose deps it is; what reads their outputs reruns only if they change.
+RERUN_BY_EDITING = {
+    "prunekit/pruning.py": {"evaluate", "prune", "benchmark"},
+    "prunekit/evaluation.py": {"evaluate"},
+    "prunekit/inference/plans.py": {"prune", "benchmark"},
+    "prunekit/inference/kernel.c": {"benchmark"},
+    "prunekit/aggregate.py": {"summarize", "plot"},
+    "prunekit/plotting.py": {"plot"},
+    "prunekit/training.py": {"train"},
+}
+
+
+@pytest.mark.parametrize(("module", "stages"), RERUN_BY_EDITING.items())
+def test_editing_a_module_changes_only_the_stages_that_run_it(workspace, module, stages):
+    path = workspace / module
+    source = path.read_bytes()
+    path.write_bytes(source + (b"\n/* edited */\n" if module.endswith(".c") else b"\n# edited\n"))
+    try:
+        status = json.loads(dvc(workspace, "status", "--json").stdout)
+    finally:
+        path.write_bytes(source)
+    changed = {stage.partition("@")[0] for stage, reasons in status.items()
+               for reason in reasons if isinstance(reason, dict)
+               and module in reason.get("changed deps", {})}
+    assert changed == stages, status
+
+
 def test_metrics_are_few_and_lead_with_the_headline_accuracies(workspace):
     shown = json.loads(dvc(workspace, "metrics", "show", "--json").stdout)
     by_file = shown[""]["data"] if "" in shown else shown["workspace"]["data"]
@@ -165,8 +205,8 @@ def test_metrics_are_few_and_lead_with_the_headline_accuracies(workspace):
 
 def test_adding_a_seed_trains_only_that_seed(workspace):
     result = dvc(workspace, "exp", "run", "-S", "train.seeds=[0,1,2]")
-    assert stages_run(result) == ["evaluate@adam-2", "evaluate@l1-2", "plot", "summarize",
-                                  "train@adam-2", "train@l1-2"]
+    assert stages_run(result) == ["check_params", "evaluate@adam-2", "evaluate@l1-2", "plot",
+                                  "summarize", "train@adam-2", "train@l1-2"]
     assert (pd.read_csv(workspace / "plots/accuracy/unit.csv")["seeds"] == 3).all()
 
 
@@ -177,7 +217,7 @@ def test_removing_a_seed_leaves_nothing_stale(workspace):
     params_path.write_text(yaml.safe_dump(document, sort_keys=False))
     result = dvc(workspace, "repro")
     assert stages_run(result) == ["summarize"]  # plot finds its inputs in the run-cache.
-    assert stages_restored(result) == ["plot"]
+    assert stages_restored(result) == ["check_params", "plot"]
     assert (workspace / "models/adam/seed2/sweep.csv").is_file()  # Still on disk, unread.
     assert (pd.read_csv(workspace / "plots/accuracy/unit.csv")["seeds"] == 2).all()
     summary = pd.read_csv(workspace / "plots/summary.csv").set_index("recipe")
@@ -187,7 +227,8 @@ def test_removing_a_seed_leaves_nothing_stale(workspace):
 
 
 def test_changing_k_list_reruns_pruning_but_not_training(workspace):
-    result = dvc(workspace, "exp", "run", "-S", "prune.k_list=[0,90]")
+    result = dvc(workspace, "exp", "run", "-S", "prune.k_list=[0,90]", "-S",
+                 "benchmark.k_list=[0,90]")
     assert not any(stage.startswith(("train", "download")) for stage in stages_run(result))
     assert "prune@l1" in stages_run(result) and "evaluate@adam-1" in stages_run(result)
     assert list(read_json(workspace, "models/adam/seed0/evaluate.json")["weight"]) == ["k0",
@@ -196,7 +237,17 @@ def test_changing_k_list_reruns_pruning_but_not_training(workspace):
 
 
 def test_changing_a_plot_setting_reruns_only_plot(workspace):
-    assert stages_run(dvc(workspace, "exp", "run", "-S", "plot.dpi=50")) == ["plot"]
+    # check_params reads the whole file; its output is unchanged, so only plot follows it.
+    assert stages_run(dvc(workspace, "exp", "run", "-S", "plot.dpi=50")) == ["check_params",
+                                                                             "plot"]
+
+
+def test_a_misspelled_key_stops_the_run_before_any_work(workspace):
+    result, output = repro_with_params(workspace, "  epochs: 1\n", "  epochs: 1\n  epoch: 3\n")
+    assert result.returncode != 0 and "Traceback" not in output
+    assert "train.epoch: unknown key (did you mean 'epochs'?)" in output
+    assert stages_run(result) == ["check_params"]
+    assert set(stages_run(dvc(workspace, "repro"))) <= {"check_params"}
 
 
 def test_the_readme_experiment_table_fits_200_columns(workspace):
@@ -213,7 +264,8 @@ def test_the_readme_experiment_table_fits_200_columns(workspace):
 
 
 def test_run_cache_restores_earlier_params_without_running(workspace):
-    baseline = ("-S", "prune.k_list=[0,50,90]", "-S", "plot.dpi=40")
+    baseline = ("-S", "prune.k_list=[0,50,90]", "-S", "benchmark.k_list=[0,50,90]", "-S",
+                "plot.dpi=40")
     l1_model = locked_md5(workspace, "train@l1-0", "models/l1/seed0/dense.pt")
     other = dvc(workspace, "exp", "run", "-S", "train.recipes.l1.l1=0.001", *baseline)
     assert {"train@l1-0", "train@l1-1"} <= set(stages_run(other))
@@ -229,30 +281,37 @@ def test_run_cache_restores_earlier_params_without_running(workspace):
 def test_bad_params_fail_before_work_and_say_how_to_restore(workspace):
     dvc(workspace, "checkout", "--force")
     run(workspace, "git", "checkout", "--", ".")
-    params_path = workspace / "params.yaml"
-    good = params_path.read_text()
     sweep = workspace / "models/adam/seed0/sweep.csv"
     kept = sweep.read_bytes()
-    params_path.write_text(good.replace("k_list:\n  - 0\n", "k_list:\n  - 150\n"))
-    try:
-        result = dvc(workspace, "repro", "evaluate@adam-0", check=False)
-    finally:
-        params_path.write_text(good)
-    output = result.stderr + result.stdout
+    result, output = repro_with_params(workspace, "k_list:\n  - 0\n", "k_list:\n  - 150\n",
+                                       "evaluate@adam-0")
     assert result.returncode != 0 and "prune.k_list: got [150, 50, 90]" in output
-    assert "'dvc checkout evaluate@adam-0' restores the last good ones" in output
-    assert not sweep.exists()  # DVC removed the stage's outputs before running it.
-    dvc(workspace, "checkout", "evaluate@adam-0")
+    assert stages_run(result) == ["check_params"]  # Refused before the stage's outputs went.
+    assert "'dvc checkout check_params' (from the DVC cache)" in output
     assert sweep.read_bytes() == kept
-    params_path.write_text(good.replace("l1: 0.0001", "l1: -1"))
-    try:
-        result = dvc(workspace, "repro", check=False)
-    finally:
-        params_path.write_text(good)
-    output = result.stderr + result.stdout
+    result, output = repro_with_params(workspace, "l1: 0.0001", "l1: -1")
     assert result.returncode != 0 and "Traceback" not in output
     assert "train.recipes.l1.l1: got -1; allowed: a number >= 0 (0 is off)" in output
     assert "training l1" not in output  # Refused before loading data or training.
+
+
+def test_a_failed_summarize_names_the_commands_that_restore_its_outputs(workspace):
+    dvc(workspace, "checkout", "--force")
+    run(workspace, "git", "checkout", "--", ".")
+    metrics = (workspace / "metrics/accuracy.json").read_bytes()
+    table = workspace / "models/adam/benchmark.csv"
+    table.unlink()
+    result = dvc(workspace, "repro", "--single-item", "summarize", check=False)
+    output = result.stderr + result.stdout
+    assert result.returncode != 0 and "models/adam/benchmark.csv not found" in output
+    assert not (workspace / "metrics/accuracy.json").exists()  # DVC removed the outputs.
+    commands = re.findall(r"'((?:git|dvc) checkout [^']+)'", output)
+    assert [command.split()[0] for command in commands] == ["git", "dvc"], output
+    for command in commands:
+        run(workspace, *command.split())
+    assert (workspace / "metrics/accuracy.json").read_bytes() == metrics
+    assert (workspace / "logs/summarize.json").is_file()
+    dvc(workspace, "checkout", "benchmark@adam")
 
 
 def test_forced_train_rerun_changes_only_its_log(workspace):

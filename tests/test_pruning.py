@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from prunekit import pruning
+from prunekit import names, pruning
 
 
 @pytest.mark.parametrize(("percent", "total", "expected"), [
@@ -15,14 +15,24 @@ def test_count_to_prune_rounds_half_up(percent, total, expected):
 
 
 def test_count_to_prune_rejects_out_of_range_percent():
-    with pytest.raises(ValueError, match="from 0 to 100"):
+    with pytest.raises(ValueError, match="k must be a percent from 0 to 100"):
         pruning.count_to_prune(101, 10)
+
+
+def _keep_mask(weight, method, k):
+    """The magnitude keep mask of one matrix, as the prune stage computes it."""
+    return pruning.keep_mask(weight, pruning.pruning_ranks(weight, method), k)
+
+
+def _keep_masks(weights, method, k, generator=None, layer=None):
+    """Every matrix's keep mask, ranked by :func:`pruning.network_ranks`."""
+    return pruning.keep_masks(weights, pruning.network_ranks(weights, method, generator), k, layer)
 
 
 def test_weight_pruning_zeroes_the_smallest_magnitudes():
     weight = torch.tensor([[0.5, -0.1, 3.0],
                            [-2.0, 0.2, -0.05]])
-    kept = pruning.weight_keep_mask(weight, 50)  # round(0.5 * 6) = 3 weights go.
+    kept = _keep_mask(weight, "weight", 50)  # round(0.5 * 6) = 3 weights go.
     expected = torch.tensor([[True, False, True],
                              [True, False, False]])
     assert torch.equal(kept, expected)
@@ -31,7 +41,7 @@ def test_weight_pruning_zeroes_the_smallest_magnitudes():
 def test_weight_pruning_breaks_ties_by_position():
     weight = torch.tensor([[1.0, -1.0, 1.0],
                            [1.0, 2.0, -1.0]])
-    kept = pruning.weight_keep_mask(weight, 50)  # Five weights tie at |w| = 1; first three go.
+    kept = _keep_mask(weight, "weight", 50)  # Five weights tie at |w| = 1; first three go.
     expected = torch.tensor([[False, False, False],
                              [True, True, True]])
     assert torch.equal(kept, expected)
@@ -41,7 +51,7 @@ def test_weight_pruning_counts_exactly_on_a_larger_matrix(random_weights):
     (weight,) = random_weights([(37, 23)], seed=1)
     # 851 weights: 25 % is 212.75 -> 213, 60 % is 510.6 -> 511, 97 % is 825.47 -> 825.
     for percent, pruned in ((0, 0), (25, 213), (60, 511), (97, 825), (100, 851)):
-        kept = pruning.weight_keep_mask(weight, percent)
+        kept = _keep_mask(weight, "weight", percent)
         assert int((~kept).sum()) == pruned
         if 0 < percent < 100:  # Every pruned weight is no larger than every kept one.
             assert weight[~kept].abs().max() <= weight[kept].abs().min()
@@ -52,7 +62,7 @@ def test_unit_pruning_zeroes_whole_rows_of_smallest_norm():
                            [0.0, 1.0],    # norm 1
                            [1.0, 1.0],    # norm 1.41
                            [-6.0, 0.0]])  # norm 6
-    kept = pruning.unit_keep_mask(weight, 50)  # round(0.5 * 4) = 2 rows go.
+    kept = _keep_mask(weight, "unit", 50)  # round(0.5 * 4) = 2 rows go.
     assert torch.equal(kept.all(dim=1), torch.tensor([True, False, False, True]))
     assert torch.equal(kept.any(dim=1), kept.all(dim=1))  # Whole rows only.
 
@@ -61,7 +71,7 @@ def test_unit_pruning_breaks_ties_by_row_index():
     weight = torch.tensor([[0.0, 2.0],
                            [2.0, 0.0],
                            [0.0, -2.0]])
-    kept = pruning.unit_keep_mask(weight, 34)  # round(1.02) = 1 row; all norms are 2.
+    kept = _keep_mask(weight, "unit", 34)  # round(1.02) = 1 row; all norms are 2.
     assert torch.equal(kept.all(dim=1), torch.tensor([False, True, True]))
 
 
@@ -83,7 +93,7 @@ def test_prune_returns_copies_and_leaves_the_input_alone(random_weights):
 
 def test_unknown_method_is_rejected():
     with pytest.raises(ValueError, match="unknown pruning method 'random'"):
-        pruning.keep_masks([torch.ones(2, 2)], "random", 50)
+        pruning.network_ranks([torch.ones(2, 2)], "random")
 
 
 def test_sparsity_counts_zeros_over_every_matrix_including_the_last():
@@ -99,10 +109,10 @@ def test_real_sparsity_of_a_pruned_network_matches_the_counts(random_weights):
     assert pruning.count_zero_weights(pruned) == (5 * 8 + 3 * 10, 80 + 60 + 18)
 
 
-def test_percent_label_names_integers_without_decimals_and_never_collides():
-    assert pruning.percent_label(90) == pruning.percent_label(90.0) == "k90"
-    assert pruning.percent_label(97.5) == "k97.5"
-    assert pruning.percent_label(33.3333333) != pruning.percent_label(33.33333)
+def test_k_label_names_integers_without_decimals_and_never_collides():
+    assert names.k_label(90) == names.k_label(90.0) == "k90"
+    assert names.k_label(97.5) == "k97.5"
+    assert names.k_label(33.3333333) != names.k_label(33.33333)
 
 
 def _chain():
@@ -121,8 +131,8 @@ KEPT_BY_MAGNITUDE = {
 def test_random_control_prunes_as_many_as_magnitude_pruning_per_matrix(method):
     weights = _chain()
     for percent, expected in KEPT_BY_MAGNITUDE[method].items():
-        magnitude = pruning.keep_masks(weights, method, percent)
-        random = pruning.keep_masks(weights, method, percent, torch.Generator().manual_seed(0))
+        magnitude = _keep_masks(weights, method, percent)
+        random = _keep_masks(weights, method, percent, torch.Generator().manual_seed(0))
         assert [int(mask.sum()) for mask in magnitude] == expected
         assert [int(mask.sum()) for mask in random] == expected
         assert random[-1].all()
@@ -134,24 +144,24 @@ def test_random_control_is_seeded_nested_across_percents_and_not_magnitude():
     weight = [torch.arange(1.0, 1001.0).reshape(25, 40), torch.ones(2, 25)]
 
     def masks(percent, seed):
-        return pruning.keep_masks(weight, "weight", percent,
+        return _keep_masks(weight, "weight", percent,
                                   torch.Generator().manual_seed(seed))[0]
 
     assert torch.equal(masks(50, seed=3), masks(50, seed=3))
     assert not torch.equal(masks(50, seed=3), masks(50, seed=4))
     assert torch.equal(masks(90, seed=3) & masks(50, seed=3), masks(90, seed=3))
     magnitude = torch.arange(1000).reshape(25, 40) >= 500  # The 500 smallest go.
-    assert torch.equal(pruning.weight_keep_mask(weight[0], 50), magnitude)
+    assert torch.equal(_keep_mask(weight[0], "weight", 50), magnitude)
     assert not torch.equal(masks(50, seed=3), magnitude)
 
 
 @pytest.mark.parametrize("method", ["weight", "unit"])
 def test_single_layer_pruning_prunes_that_matrix_only(method):
     weights = _chain()
-    masks = pruning.layer_keep_masks(weights, method, 50, layer=1)
+    masks = _keep_masks(weights, method, 50, layer=1)
     assert masks[0].all() and masks[2].all()
     # Matrix 1 holds 1 .. 12 row by row: the 6 smallest weights, or the 2 smallest-norm rows.
     kept = torch.arange(12).reshape(3, 4) >= (6 if method == "weight" else 8)
     assert torch.equal(masks[1], kept)
     with pytest.raises(ValueError, match="layer must be from 0 to 1"):
-        pruning.layer_keep_masks(weights, method, 50, layer=2)
+        _keep_masks(weights, method, 50, layer=2)

@@ -140,4 +140,17 @@ def test_an_input_error_under_dvc_says_how_to_restore_the_outputs(trained):
         result = run_stage(trained, "train", "adam", "0",
                            env={**os.environ, "DVC_STAGE": "train@adam-0"})
     assert result.returncode != 0
-    assert "'dvc checkout train@adam-0' restores the last good ones" in result.stderr
+    assert "run 'dvc checkout train@adam-0' (from the DVC cache)" in result.stderr
+
+
+def test_check_params_refuses_an_unknown_key_and_writes_the_same_file_when_valid(trained):
+    check = trained / "logs" / "params_check.txt"
+    assert run_stage(trained, "check_params").returncode == 0
+    valid = check.read_bytes()
+    with edited_params(trained, "dpi: 40", "dpi: 50"):  # Another valid file.
+        assert run_stage(trained, "check_params").returncode == 0
+    assert check.read_bytes() == valid
+    with edited_params(trained, "  epochs: 1\n", "  epochs: 1\n  epoch: 3\n"):
+        result = run_stage(trained, "check_params")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "train.epoch: unknown key (did you mean 'epochs'?)" in result.stderr

@@ -1,11 +1,10 @@
-"""Tests of the timing loop, with a fake clock, and of the summary of its rounds."""
+"""Tests of the timing loop, with a fake clock, and of the spread of its rounds."""
 
 import gc
 
 import pytest
-import torch
 
-from prunekit import timing
+from prunekit.inference import timing
 
 
 class FakeClock:
@@ -90,20 +89,10 @@ def test_garbage_collection_is_restored_and_bad_input_rejected():
         policy(rounds=0)
 
 
-def test_summarize_reports_median_quartiles_and_extremes_in_milliseconds():
-    summary = timing.summarize([0.004, 0.001, 0.100, 0.003, 0.002])
+def test_spread_reports_median_quartiles_and_extremes_in_milliseconds():
+    summary = timing.spread([0.004, 0.001, 0.100, 0.003, 0.002])
     assert summary == pytest.approx({"median_ms": 3.0, "q1_ms": 2.0, "q3_ms": 4.0,
                                      "iqr_ms": 2.0, "min_ms": 1.0, "max_ms": 100.0,
                                      "rounds": 5})
     with pytest.raises(ValueError):
-        timing.summarize([])
-
-
-def test_matmul_floor_leaves_the_training_random_state_alone():
-    torch.manual_seed(0)
-    expected = torch.rand(3)
-    torch.manual_seed(0)
-    seconds = timing.matmul_seconds_per_epoch([(8, 4), (2, 8)], num_samples=64, batch_size=16,
-                                              device=torch.device("cpu"), sample_batches=2)
-    assert seconds > 0
-    assert torch.equal(torch.rand(3), expected)
+        timing.spread([])

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from prunekit import data, model, training
+from prunekit import data, errors, model, training
 
 
 @pytest.fixture(autouse=True)
@@ -44,8 +44,8 @@ def _tiny_split(seed, count=64):
 def _train(seed):
     training.make_deterministic(seed, num_threads=None)
     network = model.MLP([32, 16])
-    history = training.fit(network, _tiny_split(0), _tiny_split(1), epochs=2, batch_size=16,
-                           recipe=training.Recipe(lr=1e-2), seed=seed)
+    history = list(training.fit(network, _tiny_split(0), _tiny_split(1), epochs=2,
+                                batch_size=16, recipe=training.Recipe(lr=1e-2), seed=seed))
     return [weight.detach().clone() for weight in network.weights()], history
 
 
@@ -64,23 +64,10 @@ def test_training_reduces_the_loss_on_learnable_data():
     images = 0.1 * torch.rand(256, 784)
     images[torch.arange(256), labels] += 1.0  # Pixel `label` is lit: a rule it can learn.
     split = data.Split(images, labels)
-    history = training.fit(model.MLP([64]), split, split, epochs=5, batch_size=32,
-                           recipe=training.Recipe(lr=1e-2), seed=0)
+    history = list(training.fit(model.MLP([64]), split, split, epochs=5, batch_size=32,
+                                recipe=training.Recipe(lr=1e-2), seed=0))
     assert history[-1].train_loss < history[0].train_loss
     assert history[-1].test_accuracy > 0.9
-
-
-def test_loss_and_accuracy_on_known_logits():
-    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [5.0, 0.0]])
-    labels = torch.tensor([0, 0, 0])
-    loss, accuracy = training.loss_and_accuracy(logits, labels)
-    assert accuracy == pytest.approx(2 / 3)
-    expected = torch.nn.functional.cross_entropy(logits, labels).item()
-    assert loss == pytest.approx(expected)
-    split = data.Split(torch.zeros(3, 2), labels)
-    batched = training.evaluate_logits(lambda images: logits[: len(images)] if len(images) == 3
-                                       else logits[1:], split, batch_size=3)
-    assert batched == pytest.approx((loss, accuracy))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -89,25 +76,15 @@ def test_auto_device_is_the_cpu_without_cuda():
     assert training.resolve_device("cpu") == torch.device("cpu")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_cuda_device_is_refused_without_cuda():
+    with pytest.raises(errors.InputError, match="train.device: got 'cuda:0'.*no CUDA device"):
+        training.resolve_device("cuda:0")
+
+
 def test_auto_device_picks_cuda_when_present(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert training.resolve_device("auto") == torch.device("cuda")
-
-
-def test_recipe_rejects_bad_fields_naming_each():
-    with pytest.raises(ValueError, match="l1: got -1e-05") as caught:
-        training.Recipe(optimizer="rmsprop", l1=-1e-5, group_lasso=float("nan"))
-    assert "optimizer: got 'rmsprop'" in str(caught.value)
-    assert "group_lasso: got nan" in str(caught.value)
-    with pytest.raises(ValueError, match="momentum: got 0.9; allowed: 0 unless optimizer is sgd"):
-        training.Recipe(momentum=0.9)
-    with pytest.raises(ValueError, match="schedule"):
-        training.Recipe(schedule="step")
-    for warmup in (-0.1, 1.5, True):
-        with pytest.raises(ValueError, match=f"penalty_warmup: got {warmup}; allowed: a fraction"):
-            training.Recipe(penalty_warmup=warmup)
-    with pytest.raises(TypeError, match="unexpected keyword argument 'l2'"):
-        training.Recipe(l2=1.0)
 
 
 def test_penalty_gradients_match_autograd_and_spare_the_last_matrix():
@@ -154,8 +131,9 @@ def test_l1_and_group_lasso_shrink_what_they_penalise():
     def train(recipe):
         training.make_deterministic(0, num_threads=None)
         network = model.MLP([32, 16])
-        training.fit(network, _tiny_split(0), _tiny_split(1), epochs=3, batch_size=16,
-                     recipe=recipe, seed=0)
+        for _ in training.fit(network, _tiny_split(0), _tiny_split(1), epochs=3, batch_size=16,
+                              recipe=recipe, seed=0):
+            pass  # Each epoch runs when its result is asked for.
         return network.weights()
 
     plain = train(training.Recipe(lr=1e-2))
@@ -174,3 +152,28 @@ def test_penalties_rise_linearly_over_their_warmup():
     fractions = [recipe.penalty_fraction(step, total_steps=10) for step in range(10)]
     assert fractions == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     assert training.Recipe(l1=1e-5).penalty_fraction(0, total_steps=10) == 1.0
+
+
+def test_fit_yields_each_epoch_when_asked_and_reports_progress_per_batch():
+    training.make_deterministic(0, num_threads=None)
+    network = model.MLP([16])
+    before = [weight.detach().clone() for weight in network.weights()]
+    samples = []
+    epochs = training.fit(network, _tiny_split(0, count=40), _tiny_split(1), epochs=2,
+                          batch_size=16, recipe=training.Recipe(lr=1e-2), seed=0,
+                          progress=samples.append)
+    assert all(torch.equal(a, b) for a, b in zip(before, network.weights(), strict=True))
+    assert next(epochs).epoch == 1
+    assert samples == [16, 16, 8]  # One call per batch with its sample count.
+    assert [result.epoch for result in epochs] == [2]
+    assert sum(samples) == 80
+
+
+def test_matmul_floor_leaves_the_training_random_state_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    seconds = training.matmul_seconds_per_epoch([(8, 4), (2, 8)], num_samples=64, batch_size=16,
+                                                device=torch.device("cpu"), sample_batches=2)
+    assert seconds > 0
+    assert torch.equal(torch.rand(3), expected)

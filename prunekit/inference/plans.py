@@ -12,9 +12,9 @@ logits (batch, 10). Every plan computes the masked network's logits up to float3
 * ``compact_csr``: every hidden matrix in ``torch.sparse`` CSR, activations kept transposed,
   (features, batch), so each layer is one ``W_csr @ h``; the last matrix stays dense.
   ``compact_hybrid`` uses CSR only for hidden matrices at most :data:`HYBRID_MAX_DENSITY` dense.
-* ``mkl_csr``: MKL inspector-executor CSR handles (:mod:`prunekit.engines`).
-* ``kernel``: the compiled whole-network kernel (:mod:`prunekit.kernels`): one image with each
-  layer read by rows, by columns or densely; batches in CSR tiles.
+* ``mkl_csr``: MKL inspector-executor CSR handles (:mod:`prunekit.inference.engines`).
+* ``kernel``: the compiled whole-network kernel (:mod:`prunekit.inference.kernel`): one image
+  with each layer read by rows, by columns or densely; batches in CSR tiles.
 
 Each plan holds its own copy of its matrices, so no plan finds another's weights in the cache,
 and counts the multiply-adds per sample its kernels cannot avoid (every weight of a dense
@@ -32,7 +32,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from prunekit import compact, engines, kernels, model
+from prunekit import compact, model
+from prunekit.inference import engines, kernel
 
 logger = logging.getLogger(__name__)
 
@@ -225,8 +226,8 @@ def _kernel_plan(name: str, weights: Sequence[torch.Tensor], input_units: torch.
                  num_threads: int, multiply_adds: int, dense: bool = False) -> dict[str, Plan]:
     """Builds ``{name: plan}`` on the compiled kernel; ``{}``, with a warning, without it."""
     try:
-        forward = kernels.KernelForward(weights, input_units, num_threads, dense=dense)
-    except kernels.KernelUnavailableError as error:
+        forward = kernel.KernelForward(weights, input_units, num_threads, dense=dense)
+    except kernel.KernelUnavailableError as error:
         logger.warning("no %s plan: %s", name, error)
         return {}
     return {name: Plan(name, forward, multiply_adds, forward.formats)}

@@ -4,7 +4,8 @@ import pytest
 import torch
 from conftest import mlp_shapes, reference_logits
 
-from prunekit import artifacts, compact, files, inference, pruning, sparse_inference
+from prunekit import artifacts, compact, files, pruning
+from prunekit.inference import plans, serving
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +24,8 @@ def test_loaded_network_gives_the_masked_logits(saved, tmp_path, plan, batch_siz
                                                  random_images):
     path, masked = saved
     images = random_images(batch_size)
-    predict = inference.load(path, batch_size=batch_size, plan=plan,
-                             table=tmp_path / "missing.csv")
+    predict = serving.load(path, batch_size=batch_size, plan=plan,
+                           table=tmp_path / "missing.csv")
     with torch.inference_mode():
         logits = predict(images)
         reference = reference_logits(masked, images)
@@ -38,16 +39,16 @@ def test_plan_comes_from_the_benchmark_table_at_the_nearest_batch_size(saved, tm
             for batch, plan, fast in ((1, "kernel", True), (1, "mkl_csr", False),
                                       (256, "mkl_csr", True))]
     files.write_csv(table, rows)
-    assert inference.fastest_plan(table, "weight", 90, 4) == "kernel"
-    assert inference.fastest_plan(table, "weight", 90, 64) == "mkl_csr"
-    assert inference.fastest_plan(table, "unit", 90, 1) is None
-    assert inference.fastest_plan(tmp_path / "none.csv", "weight", 90, 1) is None
-    assert callable(inference.load(saved[0], batch_size=300, table=table))
+    assert serving.fastest_plan(table, "weight", 90, 4) == "kernel"
+    assert serving.fastest_plan(table, "weight", 90, 64) == "mkl_csr"
+    assert serving.fastest_plan(table, "unit", 90, 1) is None
+    assert serving.fastest_plan(tmp_path / "none.csv", "weight", 90, 1) is None
+    assert callable(serving.load(saved[0], batch_size=300, table=table))
 
 
 def test_bad_plans_and_files_are_rejected(saved, tmp_path):
     with pytest.raises(ValueError, match="does not apply"):
-        inference.load(saved[0], plan="no_such_plan")
+        serving.load(saved[0], plan="no_such_plan")
     with pytest.raises(artifacts.ArtifactError, match="not found"):
-        inference.load(tmp_path / "absent.pt")
-    assert "masked_dense" in sparse_inference.PLAN_NAMES
+        serving.load(tmp_path / "absent.pt")
+    assert "masked_dense" in plans.PLAN_NAMES

@@ -1,7 +1,7 @@
 """Deploying a pruned network: load a compact artifact, get back its fastest forward pass.
 
-    >>> from prunekit import inference
-    >>> predict = inference.load("models/adam/pruned/unit_k90.pt", batch_size=1)
+    >>> from prunekit.inference import serving
+    >>> predict = serving.load("models/adam/pruned/unit_k90.pt", batch_size=1)
     >>> logits = predict(images)  # float32 (batch, 784) -> (batch, 10)
 
 The plan is the fastest one the benchmark stage measured for that network at the measured
@@ -19,12 +19,13 @@ from collections.abc import Callable
 
 import torch
 
-from prunekit import aggregate, artifacts, files, layout, sparse_inference
+from prunekit import aggregate, artifacts, files, layout
+from prunekit.inference import plans
 
 logger = logging.getLogger(__name__)
 
 # What serves a plan that needs the full-size masked matrices, which an artifact lacks.
-COMPACT_COUNTERPART = {sparse_inference.BASELINE: "compact_dense", "masked_ort": "compact_ort",
+COMPACT_COUNTERPART = {plans.BASELINE: "compact_dense", "masked_ort": "compact_ort",
                        "masked_kernel": "kernel"}
 # Served when no benchmark table names a plan: onnxruntime's dense products on the compact
 # network apply to any network, but can be several times slower than the fastest plan
@@ -32,7 +33,7 @@ COMPACT_COUNTERPART = {sparse_inference.BASELINE: "compact_dense", "masked_ort":
 DEFAULT_PLAN = "compact_ort"
 
 
-def fastest_plan(table: str | pathlib.Path, method: str, percent: float,
+def fastest_plan(table: str | pathlib.Path, method: str, k: float,
                  batch_size: int) -> str | None:
     """Names the plan the benchmark ``table`` found fastest for a network, or None.
 
@@ -43,7 +44,7 @@ def fastest_plan(table: str | pathlib.Path, method: str, percent: float,
         return None
     rows = files.read_table(table)
     rows = aggregate.fastest_rows(rows)
-    rows = rows[(rows["method"] == method) & (rows["k"] == percent)]
+    rows = rows[(rows["method"] == method) & (rows["k"] == k)]
     if rows.empty:
         return None
     distance = (rows["batch_size"] / batch_size).map(lambda ratio: abs(math.log(ratio)))
@@ -59,7 +60,7 @@ def load(path: str | pathlib.Path, batch_size: int = 1, plan: str | None = None,
         path: A compact artifact written by the prune stage, e.g.
             ``models/adam/pruned/unit_k90.pt``.
         batch_size: The batch size it will mostly run at (any size works).
-        plan: A plan of :data:`sparse_inference.PLAN_NAMES` to use; None picks the fastest
+        plan: A plan of :data:`plans.PLAN_NAMES` to use; None picks the fastest
             the benchmark measured (:func:`fastest_plan`), else :data:`DEFAULT_PLAN`.
         num_threads: Threads the plan may use (PyTorch plans use PyTorch's setting).
         table: The benchmark table to pick the plan from; None: the recipe's
@@ -74,14 +75,14 @@ def load(path: str | pathlib.Path, batch_size: int = 1, plan: str | None = None,
         ValueError: If ``plan`` is unknown or does not apply to this network (e.g. a CSR plan
             for a dense one).
     """
-    network, method, percent = artifacts.read_compact(path)
+    network, method, k = artifacts.read_compact(path)
     if table is None:
         table = pathlib.Path(path).parent.parent / layout.BENCHMARK_FILE
-    chosen = plan or fastest_plan(table, method, percent, batch_size) or DEFAULT_PLAN
+    chosen = plan or fastest_plan(table, method, k, batch_size) or DEFAULT_PLAN
     chosen = COMPACT_COUNTERPART.get(chosen, chosen)
-    plans = sparse_inference.compact_plans(network, num_threads)
-    if chosen not in plans:
+    available = plans.compact_plans(network, num_threads)
+    if chosen not in available:
         raise ValueError(f"plan {chosen!r} does not apply to {path}; choose from "
-                         f"{sorted(plans)}")
+                         f"{sorted(available)}")
     logger.info("%s: serving plan %s", path, chosen)
-    return plans[chosen].forward
+    return available[chosen].forward

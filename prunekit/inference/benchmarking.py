@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from prunekit import compact, pruning, sparse_inference, timing
+from prunekit import compact, pruning
+from prunekit.inference import plans, timing
 
 # Warm-up calls run on at most this many images: enough to pay one-time costs (thread pool,
 # first touch of the weights, lazy set-up) without the cost of a full large batch.
@@ -32,8 +33,8 @@ CASE_KEYS = ("method", "k", "sparsity_percent", "nonzero_ideal_speedup")
 def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
               multiply_adds: Mapping[str, int], formats: Mapping[str, Sequence[str]],
               block_calls: Mapping[str, int] | None = None,
-              baseline: str = sparse_inference.BASELINE,
-              dense_plans: Sequence[str] = sparse_inference.DENSE_PLANS) -> list[dict[str, Any]]:
+              baseline: str = plans.BASELINE,
+              dense_plans: Sequence[str] = plans.DENSE_PLANS) -> list[dict[str, Any]]:
     """Turns one case's timings into table rows, one per plan, with speed-ups.
 
     Args:
@@ -63,7 +64,7 @@ def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
     if missing:
         raise ValueError(f"no multiply-add count or formats for plans {missing}")
     block_calls = block_calls or {}
-    summaries = {plan: timing.summarize(runs) for plan, runs in durations.items()}
+    summaries = {plan: timing.spread(runs) for plan, runs in durations.items()}
     fastest = min(summaries, key=lambda plan: summaries[plan]["median_ms"])
     fastest_dense = min((plan for plan in (baseline, *dense_plans) if plan in summaries),
                         key=lambda plan: summaries[plan]["median_ms"])
@@ -98,18 +99,18 @@ def ratio(numerator: float, denominator: float) -> float:
     return round(numerator / denominator, 4) if denominator else math.inf
 
 
-def describe_case(method: str, percent: float, masked_weights: Sequence[torch.Tensor],
+def describe_case(method: str, k: float, masked_weights: Sequence[torch.Tensor],
                   network: compact.CompactNetwork) -> dict[str, Any]:
     """Returns :data:`CASE_KEYS` of one pruned network and its compact form.
 
     ``nonzero_ideal_speedup`` is the original network's weight count over
-    :func:`sparse_inference.nonzero_multiply_adds`, the best any plan could do.
+    :func:`plans.nonzero_multiply_adds`, the best any plan could do.
     """
     dense_multiply_adds = sum(weight.numel() for weight in masked_weights)
-    return {"method": method, "k": percent,
+    return {"method": method, "k": k,
             "sparsity_percent": round(100 * pruning.sparsity(masked_weights), 4),
             "nonzero_ideal_speedup": ratio(dense_multiply_adds,
-                                           sparse_inference.nonzero_multiply_adds(network))}
+                                           plans.nonzero_multiply_adds(network))}
 
 
 def random_images(batch_size: int, input_size: int, seed: int) -> torch.Tensor:
@@ -124,7 +125,7 @@ def random_images(batch_size: int, input_size: int, seed: int) -> torch.Tensor:
     return torch.rand(batch_size, input_size, generator=generator)
 
 
-def benchmark_network(plans: Mapping[str, sparse_inference.Plan], case: Mapping[str, Any],
+def benchmark_network(network_plans: Mapping[str, plans.Plan], case: Mapping[str, Any],
                       input_size: int, batch_sizes: Sequence[int], policy: timing.TimingPolicy,
                       seed: int = 0, clock: Callable[[], float] = time.perf_counter
                       ) -> list[dict[str, Any]]:
@@ -133,14 +134,14 @@ def benchmark_network(plans: Mapping[str, sparse_inference.Plan], case: Mapping[
     Plans warm up on the first :data:`WARMUP_BATCH` images of each batch; ``seed`` seeds the
     images and the block order. Call it in ``torch.inference_mode()`` to leave autograd out.
     """
-    multiply_adds = {name: plan.multiply_adds for name, plan in plans.items()}
-    formats = {name: plan.formats for name, plan in plans.items()}
+    multiply_adds = {name: plan.multiply_adds for name, plan in network_plans.items()}
+    formats = {name: plan.formats for name, plan in network_plans.items()}
     rows = []
     for batch_size in batch_sizes:
         images = random_images(batch_size, input_size, seed)
-        calls = {name: functools.partial(plan, images) for name, plan in plans.items()}
+        calls = {name: functools.partial(plan, images) for name, plan in network_plans.items()}
         warmups = {name: functools.partial(plan, images[:WARMUP_BATCH])
-                   for name, plan in plans.items()}
+                   for name, plan in network_plans.items()}
         durations, block_calls = timing.time_blocks(calls, policy, clock, warmups, seed)
         rows.extend(case_rows({**case, "batch_size": batch_size}, durations, multiply_adds,
                               formats, block_calls))

@@ -5,16 +5,17 @@ import pytest
 import torch
 from conftest import mlp_shapes, reference_logits
 
-from prunekit import compact, kernels, pruning, sparse_inference
+from prunekit import compact, pruning
+from prunekit.inference import kernel, plans
 
 SMALL = mlp_shapes([64, 48, 32])
 DEFAULT = mlp_shapes([1000, 1000, 500, 200])
 
 
-def assert_plans_match(masked: list[torch.Tensor], plans: dict, inputs: torch.Tensor) -> None:
+def assert_plans_match(masked: list[torch.Tensor], built: dict, inputs: torch.Tensor) -> None:
     reference = reference_logits(masked, inputs)
     scale = max(float(reference.abs().max()), 1.0)
-    for name, plan in plans.items():
+    for name, plan in built.items():
         logits = plan(inputs)
         assert logits.shape == reference.shape, name
         torch.testing.assert_close(logits / scale, reference / scale, rtol=0, atol=1e-5,
@@ -28,14 +29,14 @@ def test_every_plan_reproduces_masked_logits_on_a_small_network(method, percent,
     masked = pruning.prune(random_weights(SMALL), method, percent)
     network = compact.compact(masked)
     # Forcing CSR everywhere and a mid threshold covers CSR, dense and mixed layers.
-    plans = sparse_inference.build_plans(masked, network, csr_max_density=1.0, num_threads=2)
-    plans["mixed"] = sparse_inference.transposed_plan(network, 0.3, "mixed")
-    expected = set(sparse_inference.PLAN_NAMES)
+    built = plans.build_plans(masked, network, csr_max_density=1.0, num_threads=2)
+    built["mixed"] = plans.transposed_plan(network, 0.3, "mixed")
+    expected = set(plans.PLAN_NAMES)
     if not all(weight.numel() for weight in network.weights):  # A whole layer was pruned.
         expected -= {"mkl_csr", "kernel"}
-    assert set(plans) == {*expected, "mixed"}
-    for batch_size in (1, 37, sparse_inference.BATCH_TILE + 3):  # The last one is sliced.
-        assert_plans_match(masked, plans, random_images(batch_size))
+    assert set(built) == {*expected, "mixed"}
+    for batch_size in (1, 37, plans.BATCH_TILE + 3):  # The last one is sliced.
+        assert_plans_match(masked, built, random_images(batch_size))
 
 
 def test_plans_reproduce_masked_logits_on_the_default_network(random_weights, random_images):
@@ -44,10 +45,10 @@ def test_plans_reproduce_masked_logits_on_the_default_network(random_weights, ra
     with torch.inference_mode():
         for method, percent in (("weight", 95), ("unit", 90)):
             masked = pruning.prune(dense, method, percent)
-            plans = sparse_inference.build_plans(masked, compact.compact(masked), num_threads=2)
-            assert_plans_match(masked, plans, inputs)
-            differences = sparse_inference.verify_plans(plans, inputs)
-            assert set(differences) == set(plans)
+            built = plans.build_plans(masked, compact.compact(masked), num_threads=2)
+            assert_plans_match(masked, built, inputs)
+            differences = plans.verify_plans(built, inputs)
+            assert set(differences) == set(built)
 
 
 def hand_built() -> list[torch.Tensor]:
@@ -65,79 +66,78 @@ def test_multiply_adds_of_a_hand_built_network():
     network = compact.compact(masked)
     # Compact: first (2, 3) = [[1, 0, 2], [0, 3, 0]] with 3 non-zeros, last (2, 2) =
     # [[1, 1], [0, -1]]; the last matrix always counts in full.
-    plans = sparse_inference.build_plans(masked, network, hybrid_max_density=0.25,
-                                         csr_max_density=1.0)
-    costs = {name: plan.multiply_adds for name, plan in plans.items()}
+    built = plans.build_plans(masked, network, hybrid_max_density=0.25, csr_max_density=1.0)
+    costs = {name: plan.multiply_adds for name, plan in built.items()}
     assert costs == {"masked_dense": 12 + 6, "compact_dense": 6 + 4, "compact_csr": 3 + 4,
                      "compact_hybrid": 6 + 4}  # First density 0.5 > 0.25: hybrid keeps it dense.
-    assert sparse_inference.nonzero_multiply_adds(network) == 3 + 4
-    assert plans["compact_csr"].formats == ("csr", "dense")
-    assert plans["compact_hybrid"].formats == ("dense", "dense")
+    assert plans.nonzero_multiply_adds(network) == 3 + 4
+    assert built["compact_csr"].formats == ("csr", "dense")
+    assert built["compact_hybrid"].formats == ("dense", "dense")
     inputs = torch.tensor([[1.0, 2.0, 5.0, -1.0], [0.5, 1.0, 9.0, 1.0]])
     expected = torch.tensor([[6.0, -6.0], [5.5, -3.0]])  # Hidden relu([-1, 0, 6]), [2.5, 0, 3].
-    for plan in plans.values():
+    for plan in built.values():
         torch.testing.assert_close(plan(inputs), expected)
 
 
 def test_all_csr_plan_is_skipped_above_its_density_limit(random_weights):
     masked = pruning.prune(random_weights(SMALL), "weight", 40)
-    plans = sparse_inference.build_plans(masked, compact.compact(masked))
-    assert "compact_csr" not in plans
-    assert plans["compact_hybrid"].formats == ("dense",) * 4
+    built = plans.build_plans(masked, compact.compact(masked))
+    assert "compact_csr" not in built
+    assert built["compact_hybrid"].formats == ("dense",) * 4
 
 
 def test_hybrid_uses_csr_only_for_sparse_hidden_matrices(random_weights):
     masked = pruning.prune(random_weights(SMALL), "weight", 90)
-    plans = sparse_inference.build_plans(masked, compact.compact(masked))
-    assert plans["compact_hybrid"].formats == ("csr", "csr", "csr", "dense")
+    built = plans.build_plans(masked, compact.compact(masked))
+    assert built["compact_hybrid"].formats == ("csr", "csr", "csr", "dense")
     unit = pruning.prune(random_weights(SMALL), "unit", 90)
-    assert sparse_inference.build_plans(unit, compact.compact(unit))[
+    assert plans.build_plans(unit, compact.compact(unit))[
         "compact_hybrid"].formats == ("dense",) * 4
 
 
 def test_to_csr_round_trips_with_int32_indices():
     weight = torch.tensor([[0.0, 1.5, 0.0], [0.0, 0.0, 0.0], [2.0, 0.0, -3.0]])
-    csr = sparse_inference.to_csr(weight)
+    csr = plans.to_csr(weight)
     assert csr.layout == torch.sparse_csr
     assert csr.crow_indices().dtype == torch.int32 and csr.col_indices().dtype == torch.int32
     assert csr.crow_indices().tolist() == [0, 1, 1, 3]
     torch.testing.assert_close(csr.to_dense(), weight)
     with pytest.raises(ValueError, match="2-D"):
-        sparse_inference.to_csr(torch.zeros(3))
+        plans.to_csr(torch.zeros(3))
 
 
 def test_density():
-    assert sparse_inference.density(torch.tensor([[0.0, 1.0], [2.0, 0.0]])) == 0.5
-    assert sparse_inference.density(torch.zeros(0, 3)) == 0.0
+    assert plans.density(torch.tensor([[0.0, 1.0], [2.0, 0.0]])) == 0.5
+    assert plans.density(torch.zeros(0, 3)) == 0.0
 
 
 def test_mismatched_networks_and_bad_thresholds_are_rejected(random_weights):
     masked = hand_built()
     other = compact.compact(pruning.prune(random_weights(mlp_shapes([8])), "weight", 50))
     with pytest.raises(ValueError, match="do not match"):
-        sparse_inference.build_plans(masked, other)
+        plans.build_plans(masked, other)
     with pytest.raises(ValueError, match="max_density"):
-        sparse_inference.transposed_plan(compact.compact(masked), 1.5, "bad")
+        plans.transposed_plan(compact.compact(masked), 1.5, "bad")
 
 
 def test_verify_plans_catches_a_wrong_plan():
     masked = hand_built()
-    plans = sparse_inference.build_plans(masked, compact.compact(masked))
-    wrong = sparse_inference.Plan(name="wrong", forward=lambda x: plans["compact_dense"](x) + 1,
-                                  multiply_adds=1, formats=("dense", "dense"))
-    with pytest.raises(sparse_inference.PlanMismatchError, match="wrong"):
-        sparse_inference.verify_plans({**plans, "wrong": wrong}, torch.ones(2, 4))
+    built = plans.build_plans(masked, compact.compact(masked))
+    wrong = plans.Plan(name="wrong", forward=lambda x: built["compact_dense"](x) + 1,
+                       multiply_adds=1, formats=("dense", "dense"))
+    with pytest.raises(plans.PlanMismatchError, match="wrong"):
+        plans.verify_plans({**built, "wrong": wrong}, torch.ones(2, 4))
 
 
 def test_kernel_plan_is_left_out_without_a_compiler(monkeypatch, caplog, random_weights):
     masked = pruning.prune(random_weights(SMALL), "weight", 90)
 
     def no_compiler():
-        raise kernels.KernelUnavailableError("no C compiler")
+        raise kernel.KernelUnavailableError("no C compiler")
 
-    monkeypatch.setattr(kernels, "library", no_compiler)
-    plans = sparse_inference.compact_plans(compact.compact(masked), num_threads=1)
-    assert "kernel" not in plans and "mkl_csr" in plans
+    monkeypatch.setattr(kernel, "library", no_compiler)
+    built = plans.compact_plans(compact.compact(masked), num_threads=1)
+    assert "kernel" not in built and "mkl_csr" in built
     assert "no C compiler" in caplog.text
 
 
@@ -146,7 +146,7 @@ def test_kernel_threads_share_any_batch_and_read_only_the_kept_pixels(random_wei
     masked = pruning.prune(random_weights(SMALL), "weight", 90)
     network = compact.compact(masked)
     assert network.input_units() is not None  # Some pixels are read by nobody.
-    forward = kernels.KernelForward(network.weights, network.input_units(), num_threads=3)
+    forward = kernel.KernelForward(network.weights, network.input_units(), num_threads=3)
     # 4, 1, 3 and 2 tiles of 64: the kernel's worker threads, kept between calls, get every
     # share of a batch, or none.
     for batch_size in (256, 1, 64, 130, 200, 70):
@@ -168,10 +168,10 @@ def test_kernel_threads_share_any_batch_and_read_only_the_kept_pixels(random_wei
 def test_kernel_reads_one_image_by_rows_columns_or_densely(num_threads, method, percent, formats,
                                                            monkeypatch, random_weights,
                                                            random_images):
-    monkeypatch.setattr(kernels, "PART_MIN_MULTIPLY_ADDS", 1)  # Every thread gets a part.
+    monkeypatch.setattr(kernel, "PART_MIN_MULTIPLY_ADDS", 1)  # Every thread gets a part.
     masked = pruning.prune(random_weights(mlp_shapes([150, 97, 33])), method, percent)
     network = compact.compact(masked)
-    forward = kernels.KernelForward(network.weights, network.input_units(), num_threads)
+    forward = kernel.KernelForward(network.weights, network.input_units(), num_threads)
     assert forward.formats == formats
     assert forward.one_image_threads == num_threads
     image = random_images(1)
@@ -185,18 +185,18 @@ def test_kernel_splits_rows_by_non_zeros_and_dense_rows_by_whole_vectors():
     weight = torch.zeros(40, 5)
     weight[:10] = 1.0  # 5 non-zeros in each of the first 10 rows, 1 in the other 30.
     weight[10:, 0] = 1.0
-    assert kernels._row_starts(weight, 2, 1) == [0, 8, 40]  # 40 non-zeros each.
-    assert kernels._row_starts(weight, 3, 1) == [0, 6, 14, 40]  # 30, 24 and 26.
-    assert kernels._row_starts(weight, 3, 8) == [0, 8, 16, 40]
-    assert kernels._row_starts(torch.zeros(4, 3), 2, 1) == [0, 1, 4]
+    assert kernel._row_starts(weight, 2, 1) == [0, 8, 40]  # 40 non-zeros each.
+    assert kernel._row_starts(weight, 3, 1) == [0, 6, 14, 40]  # 30, 24 and 26.
+    assert kernel._row_starts(weight, 3, 8) == [0, 8, 16, 40]
+    assert kernel._row_starts(torch.zeros(4, 3), 2, 1) == [0, 1, 4]
 
 
 def test_kernel_plan_is_left_out_for_layers_wider_than_its_indices(monkeypatch, caplog,
                                                                    random_weights):
-    monkeypatch.setattr(kernels, "MAX_INDEX", 100)  # The network below is 784 wide.
+    monkeypatch.setattr(kernel, "MAX_INDEX", 100)  # The network below is 784 wide.
     network = compact.compact(pruning.prune(random_weights(SMALL), "weight", 90))
-    plans = sparse_inference.compact_plans(network, num_threads=1)
-    assert "kernel" not in plans and "mkl_csr" in plans
+    built = plans.compact_plans(network, num_threads=1)
+    assert "kernel" not in built and "mkl_csr" in built
     assert "beyond the kernels' 16-bit indices" in caplog.text
 
 
@@ -204,7 +204,7 @@ def test_kernel_plan_is_left_out_for_layers_wider_than_its_indices(monkeypatch, 
 def test_kernel_buffers_start_on_a_cache_line(dtype):
     for size in (1, 7, 1000):
         array = np.arange(size, dtype=dtype)
-        aligned = kernels._cache_aligned(array)
-        assert aligned.ctypes.data % kernels.CACHE_LINE_BYTES == 0
+        aligned = kernel._cache_aligned(array)
+        assert aligned.ctypes.data % kernel.CACHE_LINE_BYTES == 0
         np.testing.assert_array_equal(aligned, array)
         assert aligned.dtype == dtype

@@ -1,4 +1,4 @@
-/* Whole-network forward passes of a ReLU MLP without biases, built by prunekit/kernels.py on
+/* Whole-network forward passes of a ReLU MLP without biases, built by prunekit/inference/kernel.py on
  * first use (cc -O3 -march=native -pthread) and called through ctypes. The last layer gets no
  * ReLU. Inputs are the images' full rows; the pixels the first matrix reads are gathered here
  * rather than by a copy before the call.
@@ -71,7 +71,7 @@ struct tile_range {
  * contiguous activation row. Each layer runs as one or more passes over blocks of its input
  * columns (flags: ACCUMULATE adds to the rows the previous pass left, END_OF_LAYER makes the
  * output the next layer's input, APPLY_RELU clamps it), so that the activation rows one pass
- * reads stay in cache (kernels.py's BLOCK_COLUMNS sets the blocks). */
+ * reads stay in cache (kernel.py's BLOCK_COLUMNS sets the blocks). */
 static void forward_tiles(const struct tile_range *range) {
     if (range->first_tile >= range->stop_tile) return; /* an idle worker's empty share */
     /* Locals, so that the loops keep the pointers in registers. */

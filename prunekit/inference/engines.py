@@ -1,8 +1,8 @@
 """Forward passes of a pruned MLP on onnxruntime and on MKL's sparse BLAS.
 
 Each back end is a callable from float32 images (batch, inputs) to logits (batch, 10), built
-once from the (out, in) matrices; :mod:`prunekit.sparse_inference` turns them into plans, as it
-does the compiled kernel of :mod:`prunekit.kernels`. None leaves threads spinning for long
+once from the (out, in) matrices; :mod:`prunekit.inference.plans` turns them into plans, as it
+does the compiled kernel of :mod:`prunekit.inference.kernel`. None leaves threads spinning for long
 after a call, which would slow whatever runs next. Design and measurements:
 docs/inference-notes.md and docs/benchmark.md.
 """

@@ -1,10 +1,10 @@
-"""The in-memory sweep agrees with plainly masked networks and counts dead neurons exactly."""
+"""The in-memory accuracy table agrees with plainly masked networks and counts dead neurons."""
 
 import pytest
 import torch
 from conftest import mlp_shapes, reference_logits
 
-from prunekit import pruning, sweep
+from prunekit import evaluation, pruning
 
 
 @pytest.fixture
@@ -28,21 +28,24 @@ def _sparsity(masked):
 
 def test_every_row_matches_the_plainly_masked_network(network_and_data):
     weights, images, labels = network_and_data
-    percents = [0, 50, 90, 99]
-    table = sweep.sweep(weights, images, labels, percents, random_draws=2, random_seed=5)
+    k_list = [0, 50, 90, 99]
+    table = evaluation.accuracy_table(weights, images, labels, k_list, random_draws=2,
+                                      random_seed=5)
     # Per method and k: magnitude, 2 random draws, 2 single layers.
-    assert len(table) == 2 * len(percents) * 5
-    assert list(table.columns) == list(sweep.COLUMNS)
+    assert len(table) == 2 * len(k_list) * 5
+    assert list(table.columns) == list(evaluation.COLUMNS)
     for row in table.itertuples():
         if row.k == 0:
             masks = [torch.ones_like(weight, dtype=torch.bool) for weight in weights]
         elif row.control == "random":
-            masks = pruning.keep_masks(weights, row.method, row.k,
-                                       sweep.random_generator(5, row.draw))
+            orders = pruning.network_ranks(weights, row.method,
+                                           evaluation.random_generator(5, row.draw))
+            masks = pruning.keep_masks(weights, orders, row.k)
         elif row.scope == "all":
-            masks = pruning.keep_masks(weights, row.method, row.k)
+            masks = pruning.keep_masks(weights, pruning.network_ranks(weights, row.method), row.k)
         else:
-            masks = pruning.layer_keep_masks(weights, row.method, row.k, int(row.scope[1:]) - 1)
+            masks = pruning.keep_masks(weights, pruning.network_ranks(weights, row.method), row.k,
+                                       layer=int(row.scope[1:]) - 1)
         masked = pruning.apply_masks(weights, masks)
         assert row.accuracy == pytest.approx(_accuracy(masked, images, labels)), row
         assert row.sparsity == pytest.approx(_sparsity(masked)), row
@@ -51,10 +54,11 @@ def test_every_row_matches_the_plainly_masked_network(network_and_data):
     assert (dense.sparsity == 0).all()
 
 
-def test_summary_keeps_magnitude_pruning_of_every_matrix(network_and_data):
+def test_magnitude_results_keep_magnitude_pruning_of_every_matrix(network_and_data):
     weights, images, labels = network_and_data
-    table = sweep.sweep(weights, images, labels, [0, 50, 90], random_draws=1, random_seed=0)
-    summary = sweep.summary(table)
+    table = evaluation.accuracy_table(weights, images, labels, [0, 50, 90], random_draws=1,
+                                      random_seed=0)
+    summary = evaluation.magnitude_results(table)
     assert list(summary) == ["dense", "weight", "unit"]
     assert summary["dense"]["accuracy"] == pytest.approx(0.9)
     assert list(summary["unit"]) == ["k0", "k50", "k90"]
@@ -66,13 +70,17 @@ def test_summary_keeps_magnitude_pruning_of_every_matrix(network_and_data):
 
 def test_random_draws_differ_and_repeat_for_a_seed(network_and_data):
     weights, images, labels = network_and_data
-    first = sweep.sweep(weights, images, labels, [90], methods=["unit"], random_draws=2,
-                        random_seed=1, single_layers=False)
-    again = sweep.sweep(weights, images, labels, [90], methods=["unit"], random_draws=2,
-                        random_seed=1, single_layers=False)
+    first = evaluation.accuracy_table(weights, images, labels, [90], methods=["unit"],
+                                      random_draws=2, random_seed=1, single_layers=False)
+    again = evaluation.accuracy_table(weights, images, labels, [90], methods=["unit"],
+                                      random_draws=2, random_seed=1, single_layers=False)
     assert first.equals(again)
-    assert not torch.equal(pruning.keep_masks(weights, "unit", 90, sweep.random_generator(1, 0))[0],
-                           pruning.keep_masks(weights, "unit", 90, sweep.random_generator(1, 1))[0])
+
+    def first_mask(draw):
+        orders = pruning.network_ranks(weights, "unit", evaluation.random_generator(1, draw))
+        return pruning.keep_masks(weights, orders, 90)[0]
+
+    assert not torch.equal(first_mask(0), first_mask(1))
 
 
 def test_dead_units_counts_what_compaction_removes(random_images):
@@ -84,19 +92,19 @@ def test_dead_units_counts_what_compaction_removes(random_images):
                torch.ones(10, 2)]
     images = random_images(20)
     labels = torch.zeros(20, dtype=torch.int64)
-    table = sweep.sweep(weights, images, labels, [50], methods=["weight"], random_draws=0,
-                        single_layers=False)
+    table = evaluation.accuracy_table(weights, images, labels, [50], methods=["weight"],
+                                      random_draws=0, single_layers=False)
     masked = pruning.prune(weights, "weight", 50)
     assert masked[0][1].eq(0).all()
     assert table.dead_units.tolist() == [2]  # Neuron 1 of layer 1 and neuron 0 of layer 2.
-    unpruned = sweep.sweep(weights, images, labels, [0], methods=["weight"], random_draws=0,
-                           single_layers=False)
+    unpruned = evaluation.accuracy_table(weights, images, labels, [0], methods=["weight"],
+                                         random_draws=0, single_layers=False)
     assert unpruned.dead_units.tolist() == [0]
 
 
 def test_rejects_unknown_methods_and_negative_draws(network_and_data):
     weights, images, labels = network_and_data
     with pytest.raises(ValueError, match="unknown pruning methods \\['kernel'\\]"):
-        sweep.sweep(weights, images, labels, [50], methods=["kernel"])
+        evaluation.accuracy_table(weights, images, labels, [50], methods=["kernel"])
     with pytest.raises(ValueError, match="random_draws must be >= 0"):
-        sweep.sweep(weights, images, labels, [50], random_draws=-1)
+        evaluation.accuracy_table(weights, images, labels, [50], random_draws=-1)

@@ -1,4 +1,4 @@
-"""Timing: callables in warm blocks with their spread, and a training epoch's matrix products.
+"""Timing callables in warm blocks, and the spread of their times over rounds.
 
 After a warm-up, each round runs, in a fresh seeded random order, one *block* per callable: an
 untimed call, then back-to-back timed calls; the block's mean time per call is the round's
@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-import torch
 
 MAX_BLOCK_CALLS = 10_000  # No block holds more timed calls than this, however fast the call.
 
@@ -108,7 +107,7 @@ def time_blocks(calls: Mapping[str, Callable[[], object]], policy: TimingPolicy,
     return durations, block_calls
 
 
-def summarize(durations: Sequence[float]) -> dict[str, float | int]:
+def spread(durations: Sequence[float]) -> dict[str, float | int]:
     """Summarises seconds per call, one per round, as ``median_ms``, quartiles, extremes, rounds.
 
     Raises:
@@ -121,46 +120,3 @@ def summarize(durations: Sequence[float]) -> dict[str, float | int]:
     return {"median_ms": float(median), "q1_ms": float(q1), "q3_ms": float(q3),
             "iqr_ms": float(q3 - q1), "min_ms": float(milliseconds.min()),
             "max_ms": float(milliseconds.max()), "rounds": len(durations)}
-
-
-def synchronize(device: torch.device) -> None:
-    """Waits for the work queued on a CUDA device, so that wall-clock timings are complete."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def matmul_seconds_per_epoch(layer_shapes: Sequence[tuple[int, int]], num_samples: int,
-                             batch_size: int, device: torch.device, sample_batches: int = 20
-                             ) -> float:
-    """Times the matrix products of one training epoch on random data, a floor for its time.
-
-    Per weight matrix of shape ``(out, in)`` and batch: the forward product, the gradient of
-    the weight and, but for the first layer, that of the input. Times ``sample_batches`` full
-    batches after one warm-up batch and scales to the ``num_samples`` of an epoch.
-    """
-    batch_size = min(batch_size, num_samples)
-    generator = torch.Generator().manual_seed(0)  # Leaves the global one, training's, alone.
-
-    def random_tensor(*shape: int) -> torch.Tensor:
-        return torch.randn(shape, generator=generator).to(device)
-
-    weights = [random_tensor(*shape) for shape in layer_shapes]
-    inputs = [random_tensor(batch_size, shape[1]) for shape in layer_shapes]
-    grads = [random_tensor(batch_size, shape[0]) for shape in layer_shapes]
-
-    def one_batch() -> None:
-        """Runs one batch's forward and backward products, discarding the results."""
-        for index, (weight, layer_input, grad_output) in enumerate(
-                zip(weights, inputs, grads, strict=True)):
-            layer_input @ weight.T  # Forward.
-            grad_output.T @ layer_input  # Gradient of the weight.
-            if index > 0:
-                grad_output @ weight  # Gradient of the input.
-
-    one_batch()
-    synchronize(device)
-    started = time.perf_counter()
-    for _ in range(sample_batches):
-        one_batch()
-    synchronize(device)
-    return (time.perf_counter() - started) / sample_batches * (num_samples / batch_size)

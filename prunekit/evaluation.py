@@ -1,4 +1,4 @@
-"""Accuracy of many pruned variants of one network on a test set, computed in memory.
+"""Accuracy of many pruned variants of one network on a labelled split, computed in memory.
 
 The variants: magnitude pruning of every prunable matrix, its seeded ``random`` control, and
 each prunable matrix pruned alone (scope ``W1`` ...). docs/pipeline.md describes the method.
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from prunekit import compact, model, pruning
+from prunekit import compact, model, names, pruning
 
 logger = logging.getLogger(__name__)
 
@@ -24,15 +24,6 @@ COLUMNS = ("method", "control", "scope", "draw", "k", "sparsity", "accuracy", "d
 def scope_name(layer: int) -> str:
     """Names the scope of single-layer pruning of matrix ``layer`` (from 0): ``W1`` for 0."""
     return f"W{layer + 1}"
-
-
-def layer_inputs(weights: Sequence[torch.Tensor], images: torch.Tensor) -> list[torch.Tensor]:
-    """Returns what enters each dense matrix: the images, then each hidden layer's output."""
-    inputs = [images]
-    with torch.no_grad():
-        for weight in weights[:-1]:
-            inputs.append(torch.relu(inputs[-1] @ weight.T))
-    return inputs
 
 
 @torch.no_grad()
@@ -49,8 +40,8 @@ def evaluate_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor
     zeros, total = pruning.count_zero_weights(masked)
     dead = sum(int((~alive).sum()) for alive in compact.live_units(masked)[1:-1])
     logits = model.forward_weights(masked[first:], inputs[first])  # (samples, 10)
-    accuracy = int((logits.argmax(dim=1) == labels).sum()) / labels.shape[0]
-    return {"sparsity": zeros / total, "accuracy": accuracy, "dead_units": dead}
+    return {"sparsity": zeros / total, "accuracy": model.accuracy(logits, labels),
+            "dead_units": dead}
 
 
 def random_generator(seed: int, draw: int) -> torch.Generator:
@@ -59,15 +50,16 @@ def random_generator(seed: int, draw: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-def sweep(weights: Sequence[torch.Tensor], images: torch.Tensor, labels: torch.Tensor,
-          percents: Sequence[float], methods: Sequence[str] = pruning.METHODS,
-          random_draws: int = 3, random_seed: int = 0, single_layers: bool = True
-          ) -> pd.DataFrame:
+def accuracy_table(weights: Sequence[torch.Tensor], images: torch.Tensor, labels: torch.Tensor,
+                   k_list: Sequence[float], methods: Sequence[str] = names.METHODS,
+                   random_draws: int = 3, random_seed: int = 0, single_layers: bool = True
+                   ) -> pd.DataFrame:
     """Evaluates magnitude, random-control and single-layer pruning at every k.
 
-    ``percents`` are the k values (percent of each prunable matrix); k = 0 is the dense network,
-    measured once. Random draw ``d`` (``random_draws`` 0 skips the control) uses
-    :func:`random_generator` ``(random_seed, d)`` afresh at every k, so its masks nest across k.
+    ``k_list`` are percents of each prunable matrix; k = 0 is the dense network, measured once.
+    Random draw ``d`` (``random_draws`` 0 skips the control) uses :func:`random_generator`
+    ``(random_seed, d)`` afresh at every k, so its masks nest across k. Every mask comes from
+    :func:`pruning.keep_masks`, as the prune stage's do.
 
     Returns:
         One row per (method, control, scope, draw, k), columns :data:`COLUMNS`: ``scope`` is
@@ -76,50 +68,44 @@ def sweep(weights: Sequence[torch.Tensor], images: torch.Tensor, labels: torch.T
     Raises:
         ValueError: If a method is unknown or ``random_draws`` is negative.
     """
-    unknown = [method for method in methods if method not in pruning.METHODS]
+    unknown = [method for method in methods if method not in names.METHODS]
     if unknown:
         raise ValueError(f"unknown pruning methods {unknown}; "
-                         f"allowed: {', '.join(pruning.METHODS)}")
+                         f"allowed: {', '.join(names.METHODS)}")
     if random_draws < 0:
         raise ValueError(f"random_draws must be >= 0, got {random_draws}")
     weights = [weight.detach() for weight in weights]
-    prunable = len(weights) - 1
-    inputs = layer_inputs(weights, images)
+    with torch.no_grad():
+        inputs = list(model.layer_outputs(weights, images))[:-1]  # What enters each matrix.
     keep_all = [torch.ones_like(weight, dtype=torch.bool) for weight in weights]
     dense = evaluate_masks(weights, keep_all, inputs, labels)
     logger.info("dense network: accuracy %.4f", dense["accuracy"])
     # (control, pruned layer or None for all, draw)
     variants = [("magnitude", None, 0), *[("random", None, draw) for draw in range(random_draws)],
-                *[("magnitude", layer, 0) for layer in range(prunable if single_layers else 0)]]
+                *[("magnitude", layer, 0)
+                  for layer in range(len(weights) - 1 if single_layers else 0)]]
     rows = []
     for method in methods:
-        orders = [pruning.pruning_ranks(weight, method) for weight in weights[:-1]]
-        for percent in percents:
-            magnitude = [*[pruning.keep_mask_from_ranks(weight, order, percent)
-                           for weight, order in zip(weights[:-1], orders, strict=True)],
-                         keep_all[-1]]
+        magnitude = pruning.network_ranks(weights, method)  # Ranked once for every k.
+        for k in k_list:
             for control, layer, draw in variants:
-                if percent == 0:
+                if k == 0:
                     result = dense
                 else:
-                    if control == "random":
-                        masks = pruning.keep_masks(weights, method, percent,
-                                                   random_generator(random_seed, draw))
-                    elif layer is None:
-                        masks = magnitude
-                    else:  # Matrix ``layer`` pruned as in ``magnitude``, the others intact.
-                        masks = [*keep_all[:layer], magnitude[layer], *keep_all[layer + 1:]]
+                    orders = (magnitude if control == "magnitude" else pruning.network_ranks(
+                        weights, method, random_generator(random_seed, draw)))
+                    masks = pruning.keep_masks(weights, orders, k, layer)
                     result = evaluate_masks(weights, masks, inputs, labels,
                                             first=0 if layer is None else layer)
                 rows.append({"method": method, "control": control,
                              "scope": ALL_LAYERS if layer is None else scope_name(layer),
-                             "draw": draw, "k": percent, **result})
-        logger.info("swept %s pruning at %d k values", method, len(percents))
+                             "draw": draw, "k": k, **result})
+        logger.info("evaluated %s pruning at %d k values", method, len(k_list))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def summary(table: pd.DataFrame) -> dict:
-    """Picks magnitude pruning of every prunable matrix out of :func:`sweep`'s table.
+def magnitude_results(table: pd.DataFrame) -> dict:
+    """Picks magnitude pruning of every prunable matrix out of :func:`accuracy_table`'s rows.
 
     Returns:
         ``dense`` accuracy, then per method and k label its ``k``, ``accuracy`` and
@@ -129,6 +115,6 @@ def summary(table: pd.DataFrame) -> dict:
     dense = magnitude[magnitude["k"] == 0]["accuracy"]
     chosen: dict = {"dense": {"accuracy": float(dense.iloc[0]) if len(dense) else None}}
     for row in magnitude.itertuples():
-        chosen.setdefault(row.method, {})[pruning.percent_label(row.k)] = {
+        chosen.setdefault(row.method, {})[names.k_label(row.k)] = {
             "k": row.k, "accuracy": row.accuracy, "sparsity": row.sparsity}
     return chosen

@@ -1,4 +1,4 @@
-"""The compiled forward passes of ``kernels.c``, built on first use and cached, and their plan.
+"""The compiled forward passes of ``kernel.c``, built on first use and cached, and their plan.
 
 The C source is compiled with the system's C compiler (``cc``, or ``$CC``) for the machine it
 runs on (``-O3 -march=native``) into a shared library kept in ``$XDG_CACHE_HOME/prunekit``
@@ -29,9 +29,9 @@ import torch
 
 from prunekit import compact
 
-SOURCE = pathlib.Path(__file__).with_name("kernels.c")
+SOURCE = pathlib.Path(__file__).with_name("kernel.c")
 FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-pthread", "-shared", "-fPIC")
-# Constants shared with kernels.c, which must define the same values.
+# Constants shared with kernel.c, which must define the same values.
 TILE = 64  # Images per tile of forward_batch.
 ACCUMULATE, END_OF_LAYER, APPLY_RELU = 1, 2, 4  # Pass flags of forward_batch.
 FORMAT_CSR, FORMAT_CSC, FORMAT_DENSE = 0, 1, 2  # Layer formats of forward_vector.
@@ -180,7 +180,7 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
 
 
 class _VectorLayer(ctypes.Structure):
-    """``struct vector_layer`` of kernels.c."""
+    """``struct vector_layer`` of kernel.c."""
 
     _fields_ = [("format", ctypes.c_int64), ("relu", ctypes.c_int64),
                 ("inputs", ctypes.c_int64), ("rows", ctypes.c_int64),
@@ -191,7 +191,7 @@ class _VectorLayer(ctypes.Structure):
 
 
 class _VectorNetwork(ctypes.Structure):
-    """``struct vector_network`` of kernels.c."""
+    """``struct vector_network`` of kernel.c."""
 
     _fields_ = [("layers", ctypes.c_int64), ("parts", ctypes.c_int64),
                 ("inputs", ctypes.c_int64), ("width", ctypes.c_int64),
@@ -238,7 +238,7 @@ def _part_arrays(part: torch.Tensor, layer_format: int) -> tuple[np.ndarray, ...
 
 
 class KernelForward:
-    """A ReLU MLP (no biases) run by the compiled kernels of ``kernels.c``.
+    """A ReLU MLP (no biases) run by the compiled kernels of ``kernel.c``.
 
     One image runs through ``forward_vector``, every layer's rows split between the calling
     thread and pool workers (fewer threads for small networks), each layer in the format of
