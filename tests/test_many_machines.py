@@ -28,17 +28,19 @@ FAN_OUT_PARAMS = {
 
 
 def launcher_env(repository, **variables):
-    """The environment submit.sh gives the SLURM jobs: the repository, its commit, this venv."""
+    """The environment submit.sh gives the SLURM jobs (the repository, its commit, this venv)."""
     commit = run(repository, "git", "rev-parse", "HEAD").stdout.strip()
     return {**os.environ, "DVC_NO_ANALYTICS": "1", "PRUNEKIT_REPO": str(repository),
-            "PRUNEKIT_REV": commit, "PRUNEKIT_VENV": str(VENV), **variables}
+            "PRUNEKIT_REV": commit, "PRUNEKIT_VENV": str(VENV),
+            "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ['PATH']}", **variables}
 
 
-def run_script(script, env, cwd):
-    result = subprocess.run(["bash", str(script)], cwd=cwd, env=env, capture_output=True,
-                            text=True)
-    if result.returncode != 0:
-        pytest.fail(f"{script.name} failed:\n{result.stdout}\n{result.stderr}")
+def bash(workspace, command, env, check=True):
+    """Runs a bash command line in the workspace."""
+    result = subprocess.run(["bash", "-c", command], cwd=workspace, env=env, text=True,
+                            capture_output=True)
+    if check and result.returncode != 0:
+        pytest.fail(f"{command} failed:\n{result.stdout}\n{result.stderr}")
     return result
 
 
@@ -73,25 +75,20 @@ def test_two_workers_then_an_assembly_that_trains_nothing(team):
     origin, first, assembly = team / "origin", team / "worker1", team / "assembly"
     for clone in (first, assembly):
         run(team, "git", "clone", "-q", str(origin), str(clone))
-    names = dvc(first, "stage", "list", "--name-only").stdout.split()
-    assert [name for name in names if name.startswith("train@")] == ["train@adam-0",
-                                                                     "train@adam-1"]
-
-    assert stages_run(dvc(first, "repro", "--pull", "train@adam-0")) == ["download",
-                                                                         "train@adam-0"]
-    dvc(first, "push", "--run-cache")
-    assert run(first, "git", "status", "--porcelain").stdout.split() == ["??", "dvc.lock"]
-
-    # The second worker: the launcher's array task 1, in a clone it makes and deletes itself.
     scratch = team / "scratch"
     scratch.mkdir()
-    task = run_script(SLURM / "train_array.sh", launcher_env(origin, SLURM_ARRAY_TASK_ID="1",
-                                                             TMPDIR=str(scratch)), cwd=team)
+    env = launcher_env(origin, TMPDIR=str(scratch))
+
+    worker = bash(first, "dvc repro --pull train@adam-0 && dvc push --run-cache", env)
+    assert stages_run(worker) == ["download", "train@adam-0"]
+    assert run(first, "git", "status", "--porcelain").stdout.split() == ["??", "dvc.lock"]
+    # The second worker: the launcher's array task 1, in a clone it makes and deletes itself.
+    task = bash(team, f"bash {SLURM / 'train_array.sh'}", {**env, "SLURM_ARRAY_TASK_ID": "1"})
     assert stages_run(task) == ["train@adam-1"]
-    assert stages_restored(task) == ["download"]  # From the first worker's run-cache entry.
+    assert stages_restored(task) == ["download"]  # The first worker's, from the remote.
     assert not any(path.name.startswith("prunekit-") for path in scratch.iterdir())
 
-    assembled = run_script(SLURM / "assemble.sh", launcher_env(assembly), cwd=team)
+    assembled = bash(team, f"bash {SLURM / 'assemble.sh'}", launcher_env(assembly))
     assert stages_run(assembled) == ["benchmark@adam", "evaluate@adam-0", "evaluate@adam-1",
                                      "plot", "prune@adam", "summarize"]
     assert stages_restored(assembled) == ["download", "train@adam-0", "train@adam-1"]
@@ -111,10 +108,9 @@ def test_submit_sizes_the_array_and_chains_the_assembly(team, tmp_path):
     fake.parent.mkdir()
     fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\necho 7\n')
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    path = os.pathsep.join([str(fake.parent), str(VENV / "bin"),
-                            os.environ["PATH"]])
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": path}
-    result = run_script(SLURM / "submit.sh", env, cwd=origin)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
+           "PATH": os.pathsep.join([str(fake.parent), str(VENV / "bin"), os.environ["PATH"]])}
+    result = bash(origin, f"bash {SLURM / 'submit.sh'}", env)
     assert "array job 7 (2 tasks); assembling: job 7" in result.stdout
     train, assemble = calls.read_text().splitlines()
     assert "--array=0-1" in train.split() and train.endswith("scripts/slurm/train_array.sh")
@@ -122,6 +118,5 @@ def test_submit_sizes_the_array_and_chains_the_assembly(team, tmp_path):
     assert f"PRUNEKIT_REPO={origin}," in train
     params = origin / "params.yaml"
     params.write_text(params.read_text() + "\n")
-    refused = subprocess.run(["bash", str(SLURM / "submit.sh")], cwd=origin, env=env,
-                             capture_output=True, text=True)
-    assert refused.returncode == 1 and "commit first" in refused.stderr
+    refused = bash(origin, f"bash {SLURM / 'submit.sh'}", env, check=False)
+    assert refused.returncode == 1 and refused.stderr.endswith("commit first\n")
