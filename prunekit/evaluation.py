@@ -87,14 +87,16 @@ def accuracy_table(weights: Sequence[torch.Tensor], images: torch.Tensor, labels
     rows = []
     for method in methods:
         magnitude = pruning.network_ranks(weights, method)  # Ranked once for every k.
+        pooled = method == pruning.GLOBAL  # One threshold: no matrix is pruned alone.
         for k in k_list:
-            for control, layer, draw in variants:
+            for control, layer, draw in [variant for variant in variants
+                                         if not (pooled and variant[1] is not None)]:
                 if k == 0:
                     result = dense
                 else:
                     orders = (magnitude if control == "magnitude" else pruning.network_ranks(
                         weights, method, random_generator(random_seed, draw)))
-                    masks = pruning.keep_masks(weights, orders, k, layer)
+                    masks = pruning.keep_masks(weights, orders, k, layer, pooled)
                     result = evaluate_masks(weights, masks, inputs, labels,
                                             first=0 if layer is None else layer)
                 rows.append({"method": method, "control": control,

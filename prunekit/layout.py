@@ -18,6 +18,8 @@ DEAD_UNITS = PLOTS_DIR / "dead_units.csv"
 FILE_SIZES = PLOTS_DIR / "file_sizes.csv"
 BENCHMARK_TABLES = PLOTS_DIR / "benchmark"
 SUMMARY_TABLE = PLOTS_DIR / "summary.csv"
+BUDGET_TABLE = PLOTS_DIR / "budget.csv"  # Accuracy against the weights and multiply-adds kept.
+WEIGHT_TABLES = PLOTS_DIR / "weights"  # |w| histograms and the L1 mass pruning removes.
 CHARTS_DIR = PLOTS_DIR / "charts"
 # Run records (timings, peak memory, provenance): DVC outputs, kept out of the metrics.
 LOGS_DIR = pathlib.Path("logs")
@@ -63,6 +65,7 @@ def stage_log(stage: str, recipe: str | None = None, seed: int | None = None) ->
 HISTORY_FILE = "history.csv"
 SWEEP_FILE = "sweep.csv"
 EVALUATION_FILE = "evaluate.json"
+WEIGHTS_FILE = "weights.csv"  # Per matrix: |w| histogram, exact zeros, L1 mass removed per k.
 FILE_SIZES_FILE = "file_sizes.csv"  # In a recipe's pruned_dir.
 BENCHMARK_FILE = "benchmark.csv"  # In a recipe's folder, beside pruned_dir.
 

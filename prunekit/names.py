@@ -4,7 +4,10 @@ It imports nothing, so the configuration (params, layout) and the science (pruni
 aggregate) can both use it without one depending on the other.
 """
 
-METHODS = ("weight", "unit")
+# weight: the k % smallest |w| of each matrix; unit: its k % rows of smallest L2 norm; global:
+# the k % smallest |w| of all prunable matrices together (one threshold, the literature's usual
+# baseline).
+METHODS = ("weight", "unit", "global")
 
 
 def k_label(k: float) -> str:

@@ -112,8 +112,10 @@ class PruneParams(_Section):
 class BenchmarkParams(_Section):
     """Inference timing settings."""
 
+    methods: _distinct_list(Literal[names.METHODS], "one of " + ", ".join(names.METHODS))
     batch_sizes: _distinct_list(Annotated[int, Field(ge=1)], "an integer >= 1")
     k_list: _distinct_list(_Percent, "a number from 0 to 100")
+    runs: int = Field(ge=1, description="an integer >= 1")
     rounds: int = Field(ge=1, description="an integer >= 1")
     block_seconds: float = Field(gt=0, allow_inf_nan=False, description="a finite number > 0")
     num_threads: int = Field(ge=1, description="an integer >= 1")
@@ -149,12 +151,11 @@ def _cross_section_problems(parsed: Mapping[str, Any]) -> list[str]:
     if train and prune and prune.layer_sensitivity not in (None, *train.recipes):
         problems.append(f"prune.layer_sensitivity: got {prune.layer_sensitivity!r}; allowed: "
                         f"null or one of train.recipes ({', '.join(train.recipes)})")
-    if prune and parsed.get("benchmark"):
-        untimed = [k for k in parsed["benchmark"].k_list if k not in prune.k_list]
-        if untimed:
-            problems.append(f"benchmark.k_list: got {list(parsed['benchmark'].k_list)}; "
-                            f"{untimed} not in prune.k_list; allowed: values of prune.k_list "
-                            f"{list(prune.k_list)}")
+    for key in ("k_list", "methods") if prune and parsed.get("benchmark") else ():
+        timed, pruned = getattr(parsed["benchmark"], key), getattr(prune, key)
+        if untimed := [value for value in timed if value not in pruned]:
+            problems.append(f"benchmark.{key}: got {list(timed)}; {untimed} not in prune.{key}; "
+                            f"allowed: values of prune.{key} {list(pruned)}")
     return problems
 
 

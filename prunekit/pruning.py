@@ -1,7 +1,8 @@
 """Pruning without retraining: rank weights or rows, then mask the first k % in that order.
 
 Functions are pure: tensors in, new tensors out. Magnitude pruning ranks by |w| (``weight``) or
-by the L2 norm of each row, a neuron's incoming weights (``unit``); ties go to the earlier
+by the L2 norm of each row, a neuron's incoming weights (``unit``), within each matrix; or by
+|w| over all prunable matrices together (``global``, one threshold); ties go to the earlier
 position. The random control ranks in a random order drawn from an explicit generator, so it
 removes exactly as many weights or rows per matrix. The last matrix (to the logits) is never
 pruned. ``k`` is always a percent, from 0 to 100, of each prunable matrix.
@@ -15,6 +16,8 @@ from collections.abc import Sequence
 import torch
 
 from prunekit import names
+
+GLOBAL = "global"  # The method that ranks all prunable weights together.
 
 
 def count_to_prune(k: float, total: int) -> int:
@@ -72,25 +75,37 @@ def pruning_ranks(weight: torch.Tensor, method: str,
 
 def network_ranks(weights: Sequence[torch.Tensor], method: str,
                   generator: torch.Generator | None = None) -> list[torch.Tensor]:
-    """Ranks every prunable matrix (all but the last) with :func:`pruning_ranks`, first first.
+    """Ranks every prunable matrix (all but the last), first layer first.
+
+    ``weight`` and ``unit`` rank within each matrix (:func:`pruning_ranks`); ``global`` ranks
+    all prunable weights together (with a ``generator``: one random order over all of them),
+    each matrix's ranks shaped as ``weight``'s; :func:`keep_masks` then needs ``pooled``.
 
     Raises:
         ValueError: If the method is unknown, even where no matrix is prunable.
     """
     _check_method(method)
-    return [pruning_ranks(weight, method, generator) for weight in weights[:-1]]
+    if method != GLOBAL:
+        return [pruning_ranks(weight, method, generator) for weight in weights[:-1]]
+    pooled = torch.cat([weight.detach().flatten() for weight in weights[:-1]])
+    order = pruning_ranks(pooled, "weight", generator)
+    return list(order.split([weight.numel() for weight in weights[:-1]]))
 
 
-def keep_mask(weight: torch.Tensor, order: torch.Tensor, k: float) -> torch.Tensor:
-    """Returns the bool (out, in) keep mask that prunes the first ``k`` % in ``order``."""
-    kept = order >= count_to_prune(k, order.numel())
+def keep_mask(weight: torch.Tensor, order: torch.Tensor, k: float, pool: int | None = None
+              ) -> torch.Tensor:
+    """Returns the bool (out, in) keep mask that prunes the first ``k`` % in ``order``.
+
+    ``pool`` is how many weights ``order`` ranks among (global ranks); None: its own entries.
+    """
+    kept = order >= count_to_prune(k, order.numel() if pool is None else pool)
     if order.numel() == weight.numel():
         return kept.reshape(weight.shape)
     return kept[:, None].expand_as(weight).clone()
 
 
 def keep_masks(weights: Sequence[torch.Tensor], orders: Sequence[torch.Tensor], k: float,
-               layer: int | None = None) -> list[torch.Tensor]:
+               layer: int | None = None, pooled: bool = False) -> list[torch.Tensor]:
     """Computes one keep mask per matrix from :func:`network_ranks`; the last keeps everything.
 
     Args:
@@ -98,6 +113,8 @@ def keep_masks(weights: Sequence[torch.Tensor], orders: Sequence[torch.Tensor], 
         orders: The ranks of each prunable matrix.
         k: Percent to prune from each prunable matrix, from 0 to 100.
         layer: None prunes every prunable matrix; an index prunes that matrix alone.
+        pooled: Whether the orders rank all prunable weights together (``global``), so k %
+            of them all is pruned rather than k % of each matrix.
 
     Raises:
         ValueError: If ``layer`` is not a prunable matrix.
@@ -105,7 +122,8 @@ def keep_masks(weights: Sequence[torch.Tensor], orders: Sequence[torch.Tensor], 
     if layer is not None and not 0 <= layer < len(weights) - 1:
         raise ValueError(f"layer must be from 0 to {len(weights) - 2} (the last matrix is never "
                          f"pruned), got {layer}")
-    return [keep_mask(weight, order, k) if layer in (None, index)
+    pool = sum(order.numel() for order in orders) if pooled else None
+    return [keep_mask(weight, order, k, pool) if layer in (None, index)
             else torch.ones_like(weight, dtype=torch.bool)
             for index, (weight, order) in enumerate(zip(weights[:-1], orders, strict=True))
             ] + [torch.ones_like(weights[-1], dtype=torch.bool)]
@@ -129,7 +147,7 @@ def prune(weights: Sequence[torch.Tensor], method: str, k: float,
         ValueError: If the method is unknown or ``layer`` is not a prunable matrix.
     """
     orders = network_ranks(weights, method, generator)
-    return apply_masks(weights, keep_masks(weights, orders, k, layer))
+    return apply_masks(weights, keep_masks(weights, orders, k, layer, method == GLOBAL))
 
 
 def count_zero_weights(weights: Sequence[torch.Tensor]) -> tuple[int, int]:

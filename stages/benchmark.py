@@ -92,11 +92,12 @@ def main() -> None:
     recipe, _ = cli.network_arguments(list(train_params.recipes))
     policy = timing.TimingPolicy(rounds=benchmark_params.rounds,
                                  block_seconds=benchmark_params.block_seconds)
-    paths = layout.pruned_models(recipe, settings["prune"].methods, benchmark_params.k_list)
+    paths = layout.pruned_models(recipe, benchmark_params.methods, benchmark_params.k_list)
     load_average = os.getloadavg()[0]
-    rows = measure(layout.dense_model(recipe, train_params.seeds[0]), paths,
-                   train_params.hidden_sizes, benchmark_params.batch_sizes, policy,
-                   benchmark_params.num_threads)
+    rows = [{"run": run, **row} for run in range(1, benchmark_params.runs + 1)
+            for row in measure(layout.dense_model(recipe, train_params.seeds[0]), paths,
+                               train_params.hidden_sizes, benchmark_params.batch_sizes, policy,
+                               benchmark_params.num_threads)]
     log = provenance.run_record(
         "cpu", onnxruntime_version=onnxruntime.__version__,
         timing={"rounds": policy.rounds, "block_seconds": policy.block_seconds,

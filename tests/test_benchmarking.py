@@ -148,8 +148,9 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, r
     settings = yaml.safe_load((REPO / "params.yaml").read_text())
     settings["train"]["hidden_sizes"] = [16, 12]
     settings["prune"]["k_list"] = [0, 50, 90, 100]
-    settings["benchmark"] = {"batch_sizes": [1, 256], "k_list": [0, 90, 100], "rounds": 2,
-                             "block_seconds": 0.001, "num_threads": 1}
+    settings["benchmark"] = {"methods": ["weight", "unit"], "batch_sizes": [1, 256],
+                             "k_list": [0, 90, 100], "rounds": 2, "block_seconds": 0.001,
+                             "num_threads": 1, "runs": 2}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     dense = random_weights(mlp_shapes([16, 12]))
     monkeypatch.chdir(tmp_path)
@@ -173,11 +174,13 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, r
     assert log["provenance"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert log["timing"]["rounds"] == 2
     rows = files.read_table(layout.benchmark_table("adam"))
-    assert tuple(rows.columns) == benchmarking.ROW_KEYS
+    assert tuple(rows.columns) == ("run", *benchmarking.ROW_KEYS)
     assert sorted(set(rows["k"])) == [0, 90, 100]  # benchmark.k_list within prune.k_list.
-    assert len(rows) == 2 * (7 + 9 + 7 + 7 + 7 + 7)  # 2 batch sizes x the plans of 6 cases.
-    for (method, percent, batch), names in rows.groupby(["method", "k", "batch_size"])["plan"]:
+    assert len(rows) == 2 * 2 * (7 + 9 + 7 + 7 + 7 + 7)  # 2 runs x 2 batch sizes x 6 cases.
+    assert (rows.groupby("run").size() == len(rows) // 2).all()
+    one_run = rows[rows["run"] == 1]
+    for (method, percent, batch), names in one_run.groupby(["method", "k", "batch_size"])["plan"]:
         assert sorted(names) == sorted(PLANS_BY_CASE[method, percent]), (method, percent, batch)
-    summary = aggregate.benchmark_metrics(rows, SPEEDUP_CASES, SPEEDUP_BATCH_SIZES)
+    summary = aggregate.benchmark_metrics(one_run, SPEEDUP_CASES, SPEEDUP_BATCH_SIZES)
     assert set(summary) == {f"{method}_k90_batch{batch}" for method in ("weight", "unit")
                             for batch in (1, 256)}

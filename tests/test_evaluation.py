@@ -31,22 +31,13 @@ def test_every_row_matches_the_plainly_masked_network(network_and_data):
     k_list = [0, 50, 90, 99]
     table = evaluation.accuracy_table(weights, images, labels, k_list, random_draws=2,
                                       random_seed=5)
-    # Per method and k: magnitude, 2 random draws, 2 single layers.
-    assert len(table) == 2 * len(k_list) * 5
+    # Per method and k: magnitude, 2 random draws and, but for global, 2 single layers.
+    assert len(table) == 2 * len(k_list) * 5 + len(k_list) * 3
     assert list(table.columns) == list(evaluation.COLUMNS)
     for row in table.itertuples():
-        if row.k == 0:
-            masks = [torch.ones_like(weight, dtype=torch.bool) for weight in weights]
-        elif row.control == "random":
-            orders = pruning.network_ranks(weights, row.method,
-                                           evaluation.random_generator(5, row.draw))
-            masks = pruning.keep_masks(weights, orders, row.k)
-        elif row.scope == "all":
-            masks = pruning.keep_masks(weights, pruning.network_ranks(weights, row.method), row.k)
-        else:
-            masks = pruning.keep_masks(weights, pruning.network_ranks(weights, row.method), row.k,
-                                       layer=int(row.scope[1:]) - 1)
-        masked = pruning.apply_masks(weights, masks)
+        generator = evaluation.random_generator(5, row.draw) if row.control == "random" else None
+        layer = None if row.scope == "all" else int(row.scope[1:]) - 1
+        masked = pruning.prune(weights, row.method, row.k, generator, layer)
         assert row.accuracy == pytest.approx(_accuracy(masked, images, labels)), row
         assert row.sparsity == pytest.approx(_sparsity(masked)), row
     dense = table[table.k == 0]
@@ -59,7 +50,7 @@ def test_magnitude_results_keep_magnitude_pruning_of_every_matrix(network_and_da
     table = evaluation.accuracy_table(weights, images, labels, [0, 50, 90], random_draws=1,
                                       random_seed=0)
     summary = evaluation.magnitude_results(table)
-    assert list(summary) == ["dense", "weight", "unit"]
+    assert list(summary) == ["dense", "weight", "unit", "global"]
     assert summary["dense"]["accuracy"] == pytest.approx(0.9)
     assert list(summary["unit"]) == ["k0", "k50", "k90"]
     chosen = table[(table.method == "unit") & (table.k == 90) & (table.control == "magnitude")

@@ -177,14 +177,19 @@ def test_layer_sensitivity_must_name_a_recipe_of_train(document):
     assert params.parse_params(document, ["train", "prune"])["prune"].layer_sensitivity is None
 
 
-def test_benchmark_k_list_must_be_in_prune_k_list(document, tmp_path):
-    document["benchmark"]["k_list"] = [91, 98]
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("k_list", [91, 98], r"benchmark.k_list: got \[91, 98\]; \[91, 98\] not in prune.k_list; "
+     r"allowed: values of prune.k_list \[0, 25, 50"),
+    ("methods", ["weight", "global"], r"benchmark.methods: got \['weight', 'global'\]; "
+     r"\['global'\] not in prune.methods; allowed: values of prune.methods \['weight', 'unit'\]"),
+])
+def test_what_the_benchmark_times_must_be_pruned(document, tmp_path, key, value, message):
+    document["benchmark"][key] = value
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
-    with pytest.raises(errors.InputError, match=r"benchmark.k_list: got \[91, 98\]; \[91, 98\] "
-                       r"not in prune.k_list; allowed: values of prune.k_list \[0, 25, 50"):
+    with pytest.raises(errors.InputError, match=message):
         params.load_params(["benchmark", "train", "prune"], path)  # As the benchmark stage.
-    assert params.load_params(["benchmark"], path)["benchmark"].k_list == (91, 98)
+    assert list(params.load_params(["benchmark"], path)["benchmark"].model_dump()[key]) == value
 
 
 def test_missing_file_and_non_mapping_document(tmp_path):

@@ -165,3 +165,20 @@ def test_single_layer_pruning_prunes_that_matrix_only(method):
     assert torch.equal(masks[1], kept)
     with pytest.raises(ValueError, match="layer must be from 0 to 1"):
         _keep_masks(weights, method, 50, layer=2)
+
+
+def test_global_pruning_sets_one_threshold_over_every_prunable_matrix():
+    weights = [torch.tensor([[0.1, 0.9], [0.8, 0.7]]), torch.tensor([[0.2, 0.3], [5.0, 0.4]]),
+               torch.tensor([[0.01, 0.02]])]  # The last matrix is never pruned.
+    masked = pruning.prune(weights, "global", 50)  # 4 of the 8 prunable weights go.
+    assert torch.equal(masked[0], torch.tensor([[0.0, 0.9], [0.8, 0.7]]))
+    assert torch.equal(masked[1], torch.tensor([[0.0, 0.0], [5.0, 0.0]]))
+    assert torch.equal(masked[2], weights[2])
+
+
+def test_global_random_control_prunes_as_many_weights_in_all(random_weights):
+    weights = random_weights([(7, 5), (3, 7), (2, 3)], seed=2)
+    masked = pruning.prune(weights, "global", 60, torch.Generator().manual_seed(1))
+    zeros = sum(int((matrix == 0).sum()) for matrix in masked[:-1])
+    assert zeros == pruning.count_to_prune(60, 35 + 21)
+    assert torch.equal(masked[-1], weights[-1])
