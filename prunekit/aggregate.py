@@ -41,6 +41,34 @@ def fastest_rows(rows: pd.DataFrame, dense: bool = False) -> pd.DataFrame:
     return rows[rows["is_fastest"]]
 
 
+# A benchmark case: one network (its recipe, method and k) at one batch size.
+CASE = ["recipe", "method", "k", "sparsity_percent", "batch_size"]
+SPEEDUPS = ("speedup_vs_dense", "speedup_vs_fastest_dense")
+
+
+def combine_runs(rows: pd.DataFrame) -> pd.DataFrame:
+    """Reduces benchmark rows of several ``run``s to one row per case and plan.
+
+    Timings and speed-ups become their median over the runs, with each speed-up's smallest
+    and largest run beside it (``<speed-up>_min``, ``_max``); ``runs`` counts them. Each case's
+    fastest plan is then the one of smallest median time, and its fastest dense plan the one
+    the runs named most often. Rows without a ``run`` column count as one run.
+    """
+    rows = rows if "run" in rows else rows.assign(run=1)
+    keys = [key for key in CASE if key in rows] + ["plan"]
+    numbers = [column for column in rows.select_dtypes("number").columns
+               if column not in (*keys, "run")]
+    combined = rows.groupby(keys, sort=False).agg(
+        **{column: (column, "median") for column in numbers},
+        **{f"{speedup}_{end}": (speedup, end) for speedup in SPEEDUPS for end in ("min", "max")},
+        runs=("run", "nunique"), formats=("formats", "first"),
+        fastest_dense_plan=("fastest_dense_plan", lambda plans: plans.mode().iloc[0]),
+    ).reset_index()
+    case = [key for key in CASE if key in rows]
+    smallest = combined.groupby(case, sort=False)["median_ms"].transform("min")
+    return combined.assign(is_fastest=combined["median_ms"] == smallest)
+
+
 def fastest_at(rows: pd.DataFrame, cases: Sequence[tuple[str, float]],
                batch_sizes: Sequence[int]) -> pd.DataFrame:
     """Picks the fastest plan's benchmark row of each measured (method, k) case and batch size."""
@@ -59,14 +87,15 @@ def aggregate_seeds(results: pd.DataFrame) -> pd.DataFrame:
     Raises:
         ValueError: If a column the summary needs is missing.
     """
-    missing = sorted({*GROUP_KEYS, "seed", "accuracy", "sparsity", "dead_units"}
-                     - set(results.columns))
+    missing = sorted({*GROUP_KEYS, "seed", "accuracy", "sparsity", "dead_units", "kept_weights",
+                      "compact_weights"} - set(results.columns))
     if missing:
         raise ValueError(f"results lack the columns {missing}")
     table = results.groupby(GROUP_KEYS, sort=False).agg(
         accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
         accuracy_min=("accuracy", "min"), accuracy_max=("accuracy", "max"),
         sparsity=("sparsity", "mean"), dead_units=("dead_units", "mean"),
+        kept_weights=("kept_weights", "mean"), compact_weights=("compact_weights", "mean"),
         seeds=("seed", "nunique"), runs=("accuracy", "size")).reset_index()
     table["accuracy_std"] = table["accuracy_std"].fillna(0.0)
     return table
@@ -110,6 +139,24 @@ def accuracy_curves(aggregated: pd.DataFrame, method: str) -> pd.DataFrame:
     return percent_columns(rows.assign(series=series)[["series", *rows.columns]])
 
 
+def budget_curves(aggregated: pd.DataFrame) -> pd.DataFrame:
+    """Lays out accuracy against what the compact network keeps, every method and control.
+
+    Methods are compared at matched budgets here, not at equal k: unit pruning at k also
+    removes the next matrix's columns. ``kept_percent`` is the compact network's non-zero weights
+    (a sparse pass's multiply-adds) and ``compact_percent`` its matrices' entries (a dense
+    pass's), both in percent of the dense network's weights (its k = 0 row).
+    """
+    rows = aggregated[aggregated["scope"] == "all"]
+    dense = rows[rows["k"] == 0].groupby("recipe")["compact_weights"].first()
+    total = rows["recipe"].map(dense)
+    series = rows["recipe"] + ": " + rows["method"].where(
+        rows["control"] == "magnitude", rows["method"] + " random control")
+    budget = rows.assign(series=series, kept_percent=(100 * rows["kept_weights"] / total).round(4),
+                         compact_percent=(100 * rows["compact_weights"] / total).round(4))
+    return percent_columns(budget[["series", *rows.columns, "kept_percent", "compact_percent"]])
+
+
 def layer_curves(aggregated: pd.DataFrame, method: str, recipe: str) -> pd.DataFrame:
     """Selects one recipe's magnitude curves for one method: each matrix pruned alone, and all."""
     rows = aggregated[(aggregated["method"] == method) & (aggregated["recipe"] == recipe)
@@ -117,6 +164,22 @@ def layer_curves(aggregated: pd.DataFrame, method: str, recipe: str) -> pd.DataF
     series = ("only " + rows["scope"] + " pruned").where(rows["scope"] != "all",
                                                         "all prunable matrices")
     return percent_columns(rows.assign(series=series)[["series", *rows.columns]])
+
+
+def weight_statistics(statistics: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Averages the networks' :func:`prunekit.evaluation.weight_statistics` over seeds.
+
+    Returns:
+        ``histograms`` (the |w| histograms and the share of exact zeros) and ``l1_removed``
+        (the L1 mass each method removes at each k), per recipe and matrix, ``value`` the mean.
+    """
+    mean = statistics.groupby(["recipe", "layer", "quantity", "x"], sort=False).agg(
+        value=("value", "mean"), seeds=("seed", "nunique")).reset_index()
+    removed = mean["quantity"].str.startswith("l1_removed_")
+    return {"histograms": mean[~removed].assign(series=mean["recipe"] + ": " + mean["layer"]),
+            "l1_removed": mean[removed].assign(
+                series=mean["recipe"] + ": " + mean["layer"] + ", "
+                + mean["quantity"].str.removeprefix("l1_removed_"))}
 
 
 def training_curves(history: pd.DataFrame) -> pd.DataFrame:
@@ -194,3 +257,56 @@ def recipe_table(aggregated: pd.DataFrame, cases: Sequence[Headline],
                                for name, _, _ in cases for statistic in statistics})
     speeds = pd.DataFrame.from_dict(speedups, orient="index").add_suffix("_speedup")
     return accuracies.join(speeds).reset_index()
+
+
+def recipe_markdown(table: pd.DataFrame, cases: Sequence[Headline]) -> str:
+    """Writes :func:`recipe_table` as the README's Markdown table, its one rounding path.
+
+    Accuracies as ``mean ± std`` in percent to 2 decimals, then the speed-ups of the pruned
+    cases, ``×`` to 1 decimal; a value not measured is ``–``.
+    """
+    pruned = [name for name, _, k in cases if k != 0]
+
+    def speedup(value: float | None) -> str:
+        return "–" if value is None or pd.isna(value) else f"{value:.1f}×"
+
+    def accuracy(mean: float, std: float) -> str:
+        return "–" if pd.isna(mean) else f"{mean:.2f} ± {std:.2f}"
+
+    header = ["recipe", *[name.replace("_", " ") for name, _, _ in cases],
+              "speed-up " + " / ".join(name.replace("_k", " k") for name in pruned)]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for row in table.to_dict("records"):
+        accuracies = [accuracy(row[f"{name}_mean"], row[f"{name}_std"]) for name, _, _ in cases]
+        speeds = " / ".join(speedup(row.get(f"{name}_speedup")) for name in pruned)
+        lines.append("| " + " | ".join([row["recipe"], *accuracies, speeds]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def speed_markdown(rows: pd.DataFrame, cases: Mapping[str, Sequence[float]],
+                   batch_sizes: Sequence[int]) -> str:
+    """Writes the fastest plan of each case as the README's Markdown speed table.
+
+    ``rows`` are one recipe's :func:`combine_runs` rows. Speed-ups are the median over the
+    runs, ``×`` to 1 decimal, with the smallest and largest run in brackets where they differ.
+    """
+    pairs = [(method, k) for method, k_list in cases.items() for k in k_list]
+    fastest = fastest_at(rows, pairs, batch_sizes)
+
+    def speedup(row: dict, name: str) -> str:
+        low, high = (f"{row[f'{name}_{end}']:.1f}" for end in ("min", "max"))
+        spread = f" ({low}–{high})" if low != high else ""
+        return f"{row[name]:.1f}×{spread}"
+
+    lines = ["| case | batch | fastest plan | median | × torch dense | × fastest dense |",
+             "|---|---:|---|---:|---:|---:|"]
+    for method, k in pairs:
+        for batch_size in batch_sizes:
+            chosen = fastest[(fastest["method"] == method) & (fastest["k"] == k)
+                             & (fastest["batch_size"] == batch_size)].to_dict("records")
+            for row in chosen:
+                lines.append(f"| {method} {names.k_label(k)} | {batch_size} | {row['plan']} | "
+                             f"{row['median_ms']:.3f} ms | {speedup(row, 'speedup_vs_dense')} | "
+                             f"{speedup(row, 'speedup_vs_fastest_dense')} "
+                             f"({row['fastest_dense_plan']}) |")
+    return "\n".join(lines) + "\n"

@@ -18,7 +18,8 @@ from prunekit import compact, model, names, pruning
 logger = logging.getLogger(__name__)
 
 ALL_LAYERS = "all"
-COLUMNS = ("method", "control", "scope", "draw", "k", "sparsity", "accuracy", "dead_units")
+COLUMNS = ("method", "control", "scope", "draw", "k", "sparsity", "accuracy", "dead_units",
+           "kept_weights", "compact_weights")
 
 
 def scope_name(layer: int) -> str:
@@ -33,15 +34,22 @@ def evaluate_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor
     """Measures a masked network, its pass starting at matrix ``first`` from ``inputs[first]``.
 
     Masks before ``first`` must keep everything, so the logits are bit for bit those of the
-    whole masked forward pass. Returns ``sparsity`` and ``accuracy`` (fractions) and
-    ``dead_units`` (hidden neurons compaction removes: no live input or no live reader).
+    whole masked forward pass. Returns ``sparsity`` and ``accuracy`` (fractions),
+    ``dead_units`` (hidden neurons compaction removes: no live input or no live reader), and
+    what the compact network keeps: ``kept_weights``, its non-zero weights (a sparse pass's
+    multiply-adds per image), and ``compact_weights``, its matrices' entries (a dense pass's).
     """
     masked = pruning.apply_masks(weights, masks)
     zeros, total = pruning.count_zero_weights(masked)
-    dead = sum(int((~alive).sum()) for alive in compact.live_units(masked)[1:-1])
+    alive = compact.live_units(masked)
     logits = model.forward_weights(masked[first:], inputs[first])  # (samples, 10)
     return {"sparsity": zeros / total, "accuracy": model.accuracy(logits, labels),
-            "dead_units": dead}
+            "dead_units": sum(int((~units).sum()) for units in alive[1:-1]),
+            "kept_weights": sum(int(((weight != 0) & fed[:, None] & read[None, :]).sum())
+                                for weight, read, fed in zip(masked, alive[:-1], alive[1:],
+                                                             strict=True)),
+            "compact_weights": sum(int(read.sum()) * int(fed.sum())
+                                   for read, fed in zip(alive[:-1], alive[1:], strict=True))}
 
 
 def random_generator(seed: int, draw: int) -> torch.Generator:
@@ -120,3 +128,42 @@ def magnitude_results(table: pd.DataFrame) -> dict:
         chosen.setdefault(row.method, {})[names.k_label(row.k)] = {
             "k": row.k, "accuracy": row.accuracy, "sparsity": row.sparsity}
     return chosen
+
+
+# Bin edges of the |w| histograms: decades from 1e-6 to 10, four bins a decade; a first bin
+# holds the exact zeros.
+HISTOGRAM_EDGES = torch.logspace(-6, 1, 29, dtype=torch.float64)
+
+
+def weight_statistics(weights: Sequence[torch.Tensor], k_list: Sequence[float],
+                      methods: Sequence[str] = names.METHODS) -> pd.DataFrame:
+    """Measures what pruning acts on, per prunable matrix: its |w| and the L1 mass removed.
+
+    Returns:
+        Long rows ``layer`` (``W1`` ...), ``quantity``, ``x``, ``value``: quantity
+        ``zero_fraction`` (x 0) is the share of exact zeros; ``abs_weight_histogram`` the share
+        of non-zero weights with |w| at most ``x`` and above the edge before;
+        ``l1_removed_<method>`` the share of the matrix's L1 mass (sum of |w|) that magnitude
+        pruning with that method at k = ``x`` removes.
+    """
+    weights = [weight.detach() for weight in weights]
+    rows = []
+    for index, weight in enumerate(weights[:-1]):
+        magnitudes = weight.abs().flatten().to(torch.float64)
+        nonzero = magnitudes[magnitudes > 0]
+        counts = torch.bucketize(nonzero, HISTOGRAM_EDGES).bincount(
+            minlength=len(HISTOGRAM_EDGES) + 1)[:len(HISTOGRAM_EDGES)]
+        rows.append((index, "zero_fraction", 0, 1 - len(nonzero) / len(magnitudes)))
+        rows += [(index, "abs_weight_histogram", float(edge), int(count) / max(len(nonzero), 1))
+                 for edge, count in zip(HISTOGRAM_EDGES, counts, strict=True)]
+    total_mass = [float(weight.abs().sum()) for weight in weights[:-1]]
+    for method in methods:
+        orders = pruning.network_ranks(weights, method)
+        for k in k_list:
+            masks = pruning.keep_masks(weights, orders, k, pooled=method == pruning.GLOBAL)
+            rows += [(index, f"l1_removed_{method}", k,
+                      float(weight[~mask].abs().sum()) / mass if mass else 0.0)
+                     for index, (weight, mask, mass) in enumerate(
+                         zip(weights[:-1], masks[:-1], total_mass, strict=True))]
+    return pd.DataFrame([{"layer": scope_name(index), "quantity": quantity, "x": x,
+                          "value": value} for index, quantity, x, value in rows])

@@ -10,9 +10,10 @@ from matplotlib import figure as mpl_figure  # Figures without pyplot: no displa
 
 from prunekit import aggregate
 
-METHOD_LABELS = {"weight": "weight pruning (smallest |w|)",
-                 "unit": "unit pruning (smallest row L2 norm)"}
-METHOD_COLORS = {"weight": "tab:blue", "unit": "tab:orange"}
+METHOD_LABELS = {"weight": "weight pruning (smallest |w| of each matrix)",
+                 "unit": "unit pruning (smallest row L2 norm)",
+                 "global": "global pruning (smallest |w| of all matrices)"}
+METHOD_COLORS = {"weight": "tab:blue", "unit": "tab:orange", "global": "tab:green"}
 
 
 def sparsity_accuracy_figure(curves: pandas.DataFrame, recipe: str, dataset: str
@@ -126,14 +127,49 @@ def _accuracy_axes(axes: Any, xlabel: str) -> None:
     axes.grid(alpha=0.3)
 
 
-def _control_bands(axes: Any, rows: pandas.DataFrame, color: str, label: str) -> None:
+def _control_bands(axes: Any, rows: pandas.DataFrame, color: str, label: str,
+                   x: str = "sparsity") -> None:
     """Draws the magnitude curve of ``rows`` (one method) solid and its random control dashed."""
     for control, linestyle in (("magnitude", "-"), ("random", "--")):
         chosen = rows[rows["control"] == control]
         if len(chosen):
-            _percent_band(axes, chosen.sort_values("sparsity"), "sparsity", color,
+            _percent_band(axes, chosen.sort_values(x), x, color,
                           label if control == "magnitude" else f"{label}: random control",
                           linestyle)
+
+
+# The budgets of :func:`budget_figure`: column of :func:`prunekit.aggregate.budget_curves` and
+# what its axis says.
+BUDGETS = {"kept_percent": "Weights the compact network keeps (% of the dense network's;\n"
+                           "= a sparse pass's multiply-adds, log scale)",
+           "compact_percent": "Entries of the compact network's matrices (% of the dense;\n"
+                              "= a dense pass's multiply-adds, log scale)"}
+
+
+def budget_figure(curves: pandas.DataFrame, dataset: str) -> mpl_figure.Figure:
+    """Draws accuracy against each budget of :data:`BUDGETS`, a column of panels per recipe.
+
+    Every method on one axis, magnitude solid and random control dashed: methods compared at
+    matched budgets rather than at equal k.
+    """
+    recipes = list(curves["recipe"].unique())
+    figure = mpl_figure.Figure(figsize=(4.2 * len(recipes), 8), layout="constrained")
+    panels = figure.subplots(len(BUDGETS), len(recipes), squeeze=False, sharey=True)
+    for row, (budget, label) in zip(panels, BUDGETS.items(), strict=True):
+        for axes, recipe in zip(row, recipes, strict=True):
+            rows = curves[(curves["recipe"] == recipe) & (curves[budget] > 0)]
+            for method in [method for method in METHOD_LABELS if (rows["method"] == method).any()]:
+                _control_bands(axes, rows[rows["method"] == method].assign(
+                    budget=rows[budget] / 100), METHOD_COLORS[method], method, "budget")
+            _accuracy_axes(axes, label)
+            axes.set_xscale("log")
+            axes.set_xlim(0.3, 100)
+            axes.set_title(f"recipe {recipe}")
+    handles, labels = panels[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncol=4, fontsize="small")
+    figure.suptitle(f"Accuracy at matched budgets, mean and min-max over seeds ({dataset})\n"
+                    "dashed: random pruning of as many weights or units")
+    return figure
 
 
 def seeds_sparsity_accuracy_figure(aggregated: pandas.DataFrame, dataset: str
@@ -247,4 +283,41 @@ def penalty_tradeoff_figure(runs: pandas.DataFrame, penalty: str, columns: Mappi
     axes.legend(fontsize="small")
     axes.set_title(f"{penalty} penalty: what it buys after pruning and costs the dense network\n"
                    "mean and min-max over seeds")
+    return figure
+
+
+def weights_figure(histograms: pandas.DataFrame, removed: pandas.DataFrame, method: str,
+                   dataset: str) -> mpl_figure.Figure:
+    """Draws, per prunable matrix, each recipe's |w| histogram and the L1 mass ``method`` removes.
+
+    ``histograms`` and ``removed`` are :func:`prunekit.aggregate.weight_statistics` output.
+    """
+    layers = list(histograms["layer"].unique())
+    recipes = list(histograms["recipe"].unique())
+    figure = mpl_figure.Figure(figsize=(4 * len(layers), 7.5), layout="constrained")
+    panels = figure.subplots(2, len(layers), squeeze=False)
+    shares = histograms[histograms["quantity"] == "abs_weight_histogram"]
+    mass = removed[removed["quantity"] == f"l1_removed_{method}"]
+    for column, layer in enumerate(layers):
+        top, bottom = panels[0][column], panels[1][column]
+        for recipe in recipes:
+            color = _recipe_color(recipes, recipe)
+            chosen = shares[(shares["recipe"] == recipe) & (shares["layer"] == layer)]
+            top.plot(chosen["x"], 100 * chosen["value"], color=color, label=recipe)
+            chosen = mass[(mass["recipe"] == recipe) & (mass["layer"] == layer)]
+            bottom.plot(chosen["x"], 100 * chosen["value"], color=color, marker="o",
+                        markersize=3, label=recipe)
+        top.set_xscale("log")
+        top.set_title(f"{layer}: |w| after training")
+        top.set_xlabel("|w| (upper edge of a quarter-decade bin, log scale)")
+        top.set_ylabel("Non-zero weights in the bin (%)")
+        bottom.plot([0, 100], [0, 100], color="lightgrey", linestyle=":", label="k % of the mass")
+        bottom.set_title(f"{layer}: L1 mass that {method} pruning removes")
+        bottom.set_xlabel("k: share of the matrix pruned (%)")
+        bottom.set_ylabel("Share of the matrix's L1 mass removed (%)")
+        for axes in (top, bottom):
+            axes.grid(alpha=0.3)
+    handles, labels = panels[1][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside right upper", fontsize="small")
+    figure.suptitle(f"What pruning acts on: weights of each recipe, mean over seeds ({dataset})")
     return figure

@@ -17,24 +17,33 @@ import onnxruntime  # noqa: E402
 import torch  # noqa: E402
 import tqdm  # noqa: E402
 
-from prunekit import artifacts, cli, files, layout, model, params, provenance, pruning  # noqa: E402
+from prunekit import (  # noqa: E402
+    artifacts,
+    cli,
+    data,
+    files,
+    layout,
+    model,
+    params,
+    provenance,
+    pruning,
+)
 from prunekit.inference import benchmarking, plans, timing  # noqa: E402
 
 logger = logging.getLogger("benchmark")
 
-# Of the random stand-in images. The kernel's one-image pass skips zero activations, so its
-# time depends on how many there are: docs/benchmark.md compares them with test images'.
-SEED = 0
-CHECK_BATCH = 64  # Images on which every plan is checked against the masked network.
+SEED = 0  # Of the order of the timed blocks.
+CHECK_BATCH = 64  # Test images on which every plan is checked against the masked network.
 
 
 def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib.Path],
-            hidden_sizes: Sequence[int], batch_sizes: Sequence[int],
+            images: torch.Tensor, hidden_sizes: Sequence[int], batch_sizes: Sequence[int],
             policy: timing.TimingPolicy, num_threads: int) -> list[dict[str, Any]]:
-    """Checks and times every plan of every pruned network.
+    """Checks and times every plan of every pruned network on test images.
 
     Args:
         dense_model: The dense checkpoint the networks were pruned from.
+        images: Test images (samples, 784), the first of them timed at each batch size.
         paths: Per ``(method, k)``, the compact artifact's path.
         hidden_sizes: The network's hidden layer widths.
         batch_sizes: The batch sizes to time.
@@ -55,7 +64,7 @@ def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib
                 for (method, k), path in paths.items()}  # All checked before any timing.
     dense_weights = artifacts.load_weights(dense_model, hidden_sizes)
     torch.set_num_threads(num_threads)
-    check_images = benchmarking.random_images(CHECK_BATCH, sizes[0], SEED + 1)
+    check_images = images[:CHECK_BATCH]
     rows = []
     with torch.inference_mode():
         for (method, k), network in tqdm.tqdm(networks.items(), desc="benchmark",
@@ -66,7 +75,7 @@ def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib
             plans.verify_plans(candidates, check_images)
             case = benchmarking.describe_case(method, k, masked, network)
             del masked  # Only the baseline plans keep the masked matrices from here on.
-            case_rows = benchmarking.benchmark_network(candidates, case, sizes[0], batch_sizes,
+            case_rows = benchmarking.benchmark_network(candidates, case, images, batch_sizes,
                                                        policy, SEED)
             rows.extend(case_rows)
             logger.info("%s k=%g: fastest %s", method, k, ", ".join(
@@ -87,15 +96,16 @@ def main() -> None:
         plans.PlanMismatchError: If a plan's logits differ from the masked network's beyond
             rounding.
     """
-    settings = params.load_params(["benchmark", "train", "prune"])
+    settings = params.load_params(["download", "benchmark", "train", "prune"])
     benchmark_params, train_params = settings["benchmark"], settings["train"]
     recipe, _ = cli.network_arguments(list(train_params.recipes))
     policy = timing.TimingPolicy(rounds=benchmark_params.rounds,
                                  block_seconds=benchmark_params.block_seconds)
     paths = layout.pruned_models(recipe, benchmark_params.methods, benchmark_params.k_list)
+    images = data.load_split(layout.DATA_DIR, settings["download"].dataset, train=False).images
     load_average = os.getloadavg()[0]
     rows = [{"run": run, **row} for run in range(1, benchmark_params.runs + 1)
-            for row in measure(layout.dense_model(recipe, train_params.seeds[0]), paths,
+            for row in measure(layout.dense_model(recipe, train_params.seeds[0]), paths, images,
                                train_params.hidden_sizes, benchmark_params.batch_sizes, policy,
                                benchmark_params.num_threads)]
     log = provenance.run_record(

@@ -36,6 +36,8 @@ def main() -> None:
     with files.replace_together() as outputs:
         files.write_csv(outputs.file(folder / layout.SWEEP_FILE), table)
         files.write_json(outputs.file(folder / layout.EVALUATION_FILE), results)
+        files.write_csv(outputs.file(folder / layout.WEIGHTS_FILE), evaluation.weight_statistics(
+            weights, prune_params.k_list, prune_params.methods))
         files.write_json(outputs.file(layout.stage_log("evaluate", recipe, seed)),
                          provenance.run_record("cpu", dataset, variants=len(table)))
 

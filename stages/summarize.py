@@ -50,7 +50,7 @@ def main() -> None:
     history = aggregate.training_curves(read_networks(recipes, train_params.seeds,
                                                       layout.HISTORY_FILE))
     file_sizes = read_recipes(recipes, layout.file_sizes_table)
-    benchmarks = read_recipes(recipes, layout.benchmark_table)
+    benchmarks = aggregate.combine_runs(read_recipes(recipes, layout.benchmark_table))
     cases = aggregate.headline_cases(summarize_params.accuracy_cases)
     headline = aggregate.headline(aggregated, cases)
     speedups = aggregate.headline_speedups(benchmarks, cases, summarize_params.table_batch_size)
@@ -60,10 +60,17 @@ def main() -> None:
         for method in aggregated["method"].unique():
             files.write_csv(accuracy / f"{method}.csv",
                             aggregate.accuracy_curves(aggregated, method))
-            if layer_recipe is not None:
-                files.write_csv(layers / f"{method}.csv",
-                                aggregate.layer_curves(aggregated, method, layer_recipe))
+            if layer_recipe is None:
+                continue
+            curves = aggregate.layer_curves(aggregated, method, layer_recipe)
+            if (curves["scope"] != "all").any():  # Global pruning prunes no matrix alone.
+                files.write_csv(layers / f"{method}.csv", curves)
         files.write_csv(outputs.file(layout.DEAD_UNITS), aggregate.dead_units(aggregated))
+        files.write_csv(outputs.file(layout.BUDGET_TABLE), aggregate.budget_curves(aggregated))
+        weight_tables = outputs.directory(layout.WEIGHT_TABLES)
+        for name, table in aggregate.weight_statistics(
+                read_networks(recipes, train_params.seeds, layout.WEIGHTS_FILE)).items():
+            files.write_csv(weight_tables / f"{name}.csv", table)
         files.write_csv(outputs.file(layout.TRAIN_HISTORY), history)
         files.write_csv(outputs.file(layout.FILE_SIZES), file_sizes.assign(
             series=file_sizes["recipe"] + ": " + file_sizes["method"]))
@@ -71,8 +78,12 @@ def main() -> None:
         for name, table in aggregate.fastest_speedups(benchmarks, reference).items():
             files.write_csv(speedup_folder / f"{name}.csv", table)
         files.write_csv(outputs.file(layout.BENCHMARK_TABLES / "all.csv"), benchmarks)
-        files.write_csv(outputs.file(layout.SUMMARY_TABLE),
-                        aggregate.recipe_table(aggregated, cases, speedups))
+        recipe_table = aggregate.recipe_table(aggregated, cases, speedups)
+        files.write_csv(outputs.file(layout.SUMMARY_TABLE), recipe_table)
+        outputs.file(layout.SUMMARY_TABLE.with_suffix(".md")).write_text(  # For the README.
+            aggregate.recipe_markdown(recipe_table, cases) + "\n" + aggregate.speed_markdown(
+                benchmarks[benchmarks["recipe"] == reference], summarize_params.speedup_cases,
+                summarize_params.speedup_batch_sizes), encoding="utf-8")
         files.write_json(outputs.file(layout.stage_log("summarize")), provenance.run_record(
             "cpu", networks=len(recipes) * len(train_params.seeds)))
         files.write_json(outputs.file(layout.ACCURACY_METRICS),

@@ -18,17 +18,22 @@ def _results():
                                               (0.89, 0.60, 0.83)]):
         for method, k, accuracy in [("weight", 0, dense), ("weight", 90, w90),
                                     ("unit", 0, dense), ("unit", 50, u50)]:
+            # Of 1000 weights: weight k90 keeps 100 scattered, unit k50 a 400-weight network.
+            kept = {("weight", 0): 1000, ("weight", 90): 100, ("unit", 0): 1000,
+                    ("unit", 50): 400}[method, k]
             rows.append({"recipe": "adam", "seed": seed, "method": method,
                          "control": "magnitude", "scope": "all", "draw": 0, "k": k,
                          "sparsity": k / 100 - 0.001 * (k > 0), "accuracy": accuracy,
-                         "dead_units": seed})
+                         "dead_units": seed, "kept_weights": kept,
+                         "compact_weights": 1000 if method == "weight" else kept})
         for draw, accuracy in enumerate([0.10, 0.20]):
             rows.append({"recipe": "adam", "seed": seed, "method": "weight", "control": "random",
                          "scope": "all", "draw": draw, "k": 90, "sparsity": 0.899,
-                         "accuracy": accuracy + seed / 100, "dead_units": 0})
+                         "accuracy": accuracy + seed / 100, "dead_units": 0,
+                         "kept_weights": 100 - seed, "compact_weights": 1000})
     rows.append({"recipe": "l1", "seed": 0, "method": "weight", "control": "magnitude",
                  "scope": "all", "draw": 0, "k": 90, "sparsity": 0.899, "accuracy": 0.88,
-                 "dead_units": 7})
+                 "dead_units": 7, "kept_weights": 90, "compact_weights": 900})
     return pd.DataFrame(rows)
 
 
@@ -135,3 +140,56 @@ def test_recipe_table_lays_out_percent_statistics_and_speedups():
     assert adam.dense_mean == pytest.approx(89.0)
     assert adam.weight_k90_speedup == 4.26
     assert table.set_index("recipe").loc["l1"].isna()["weight_k90_speedup"]
+
+
+def test_budget_curves_put_every_method_on_the_weights_the_compact_network_keeps():
+    curves = aggregate.budget_curves(aggregate.aggregate_seeds(_results()))
+    chosen = curves.set_index(["recipe", "method", "control", "k"])
+    assert chosen.loc[("adam", "unit", "magnitude", 50), "kept_percent"] == 40
+    assert chosen.loc[("adam", "unit", "magnitude", 50), "compact_percent"] == 40
+    assert chosen.loc[("adam", "weight", "magnitude", 90), "kept_percent"] == 10
+    assert chosen.loc[("adam", "weight", "magnitude", 90), "compact_percent"] == 100
+    assert chosen.loc[("adam", "weight", "random", 90), "kept_percent"] == pytest.approx(9.9)
+    assert math.isnan(chosen.loc[("l1", "weight", "magnitude", 90), "kept_percent"])  # No k0.
+    assert set(curves["series"]) == {"adam: weight", "adam: unit", "adam: weight random control",
+                                     "l1: weight"}
+
+
+def test_recipe_markdown_rounds_every_figure_one_way():
+    table = aggregate.recipe_table(aggregate.aggregate_seeds(_results()), HEADLINE,
+                                   {"adam": {"weight_k90": 5.55, "unit_k50": 2.04}})
+    lines = aggregate.recipe_markdown(table, HEADLINE).splitlines()
+    assert lines[0] == ("| recipe | dense | weight k90 | weight k95 | unit k50 | unit k70 | "
+                        "speed-up weight k90 / weight k95 / unit k50 / unit k70 |")
+    assert lines[2] == ("| adam | 89.00 ± 1.00 | 60.00 ± 10.00 | – | 83.00 ± 3.00 | – | "
+                        "5.5× / – / 2.0× / – |")
+    assert lines[3].startswith("| l1 | – | 88.00 ± 0.00 |")
+
+
+def _run_rows():
+    """Benchmark rows of one case in three runs: mkl_csr wins one, kernel has the best median."""
+    return pd.DataFrame([
+        {"run": run, "recipe": "adam", "method": "weight", "k": 90, "sparsity_percent": 89.0,
+         "batch_size": 256, "plan": plan, "formats": "csr", "median_ms": milliseconds,
+         "speedup_vs_dense": 10 / milliseconds, "speedup_vs_fastest_dense": 5 / milliseconds,
+         "fastest_dense_plan": "masked_ort", "is_fastest": False}
+        for plan, times in (("kernel", (1.0, 2.0, 1.25)), ("mkl_csr", (1.3, 1.0, 2.5)))
+        for run, milliseconds in enumerate(times, start=1)])
+
+
+def test_combining_runs_takes_medians_keeps_the_range_and_picks_the_fastest_again():
+    combined = aggregate.combine_runs(_run_rows()).set_index("plan")
+    assert combined.loc["kernel", "median_ms"] == 1.25
+    assert combined.loc["kernel", "speedup_vs_dense"] == 8.0
+    assert (combined.loc["kernel", "speedup_vs_dense_min"],
+            combined.loc["kernel", "speedup_vs_dense_max"]) == (5.0, 10.0)
+    assert combined["is_fastest"].to_dict() == {"kernel": True, "mkl_csr": False}
+    assert (combined["runs"] == 3).all()
+
+
+def test_speed_markdown_gives_median_and_range_of_the_fastest_plan():
+    table = aggregate.speed_markdown(aggregate.combine_runs(_run_rows()), {"weight": [90]},
+                                     [1, 256])
+    assert table.splitlines()[2] == ("| weight k90 | 256 | kernel | 1.250 ms | 8.0× (5.0–10.0) | "
+                                     "4.0× (2.5–5.0) (masked_ort) |")
+    assert len(table.splitlines()) == 3  # Batch 1 was not measured.

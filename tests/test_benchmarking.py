@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import REPO, mlp_shapes
+from conftest import REPO, mlp_shapes, write_dataset
 
 from prunekit import aggregate, artifacts, compact, files, layout, model, plotting, pruning
 from prunekit.inference import benchmarking, plans, timing
@@ -74,9 +74,9 @@ PLANS_BY_CASE = {("weight", 0): DENSE_CASE_PLANS, ("unit", 0): DENSE_CASE_PLANS,
 
 
 @pytest.fixture(scope="module")
-def tiny_rows(random_weights) -> list[dict]:
+def tiny_rows(random_weights, random_images) -> list[dict]:
     dense = random_weights(mlp_shapes([16, 12]))
-    sizes = model.layer_sizes([16, 12])
+    images = random_images(5)  # Fewer than the largest batch: batch_of cycles through them.
     policy = timing.TimingPolicy(rounds=2, block_seconds=1e-4)
     rows = []
     with torch.inference_mode():
@@ -86,7 +86,7 @@ def tiny_rows(random_weights) -> list[dict]:
                 network = compact.compact(masked)
                 built = plans.build_plans(masked, network, num_threads=1)
                 case = benchmarking.describe_case(method, percent, masked, network)
-                rows.extend(benchmarking.benchmark_network(built, case, sizes[0], [1, 8],
+                rows.extend(benchmarking.benchmark_network(built, case, images, [1, 8],
                                                            policy))
     return rows
 
@@ -144,7 +144,8 @@ def test_summaries_and_figure_accept_rows_read_back_from_csv(tiny_rows, tmp_path
         plotting.speedup_figure(read_back.iloc[:0])
 
 
-def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, random_weights):
+def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, random_weights,
+                                                        tiny_datasets):
     settings = yaml.safe_load((REPO / "params.yaml").read_text())
     settings["train"]["hidden_sizes"] = [16, 12]
     settings["prune"]["k_list"] = [0, 50, 90, 100]
@@ -154,6 +155,7 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, r
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     dense = random_weights(mlp_shapes([16, 12]))
     monkeypatch.chdir(tmp_path)
+    write_dataset(layout.DATA_DIR, tiny_datasets["fashion-mnist"], gzipped=False)
     monkeypatch.setattr(sys, "argv", ["benchmark", "adam"])
     layout.pruned_dir("adam").mkdir(parents=True)
     layout.dense_model("adam", 0).parent.mkdir(parents=True)
@@ -184,3 +186,11 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, r
     summary = aggregate.benchmark_metrics(one_run, SPEEDUP_CASES, SPEEDUP_BATCH_SIZES)
     assert set(summary) == {f"{method}_k90_batch{batch}" for method in ("weight", "unit")
                             for batch in (1, 256)}
+
+
+def test_a_batch_cycles_through_fewer_images():
+    images = torch.arange(6.0).reshape(3, 2)
+    assert torch.equal(benchmarking.batch_of(images, 2), images[:2])
+    assert torch.equal(benchmarking.batch_of(images, 5)[3:], images[:2])
+    with pytest.raises(ValueError, match="batch size >= 1"):
+        benchmarking.batch_of(images, 0)

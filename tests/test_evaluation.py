@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import mlp_shapes, reference_logits
 
-from prunekit import evaluation, pruning
+from prunekit import compact, evaluation, pruning
 
 
 @pytest.fixture
@@ -40,6 +40,9 @@ def test_every_row_matches_the_plainly_masked_network(network_and_data):
         masked = pruning.prune(weights, row.method, row.k, generator, layer)
         assert row.accuracy == pytest.approx(_accuracy(masked, images, labels)), row
         assert row.sparsity == pytest.approx(_sparsity(masked)), row
+        network = compact.compact(masked)  # What the prune stage would keep.
+        assert (row.kept_weights, row.compact_weights) == (network.num_nonzero(),
+                                                           network.num_weights()), row
     dense = table[table.k == 0]
     assert dense.accuracy.tolist() == pytest.approx([0.9] * len(dense))
     assert (dense.sparsity == 0).all()

@@ -105,19 +105,20 @@ def test_repro_builds_every_output(workspace):
     assert [tuple(weight.shape) for weight in state.values()] == [(32, 784), (16, 32), (10, 16)]
     for recipe in ("adam", "l1"):
         assert sorted(path.name for path in (workspace / f"models/{recipe}/pruned").iterdir()) == [
-            "file_sizes.csv", *[f"{method}_k{k}.pt" for method in ("unit", "weight")
+            "file_sizes.csv", *[f"{method}_k{k}.pt" for method in ("global", "unit", "weight")
                                 for k in (0, 50, 90)]]
     # Zeros over all weights (the unpruned final 10x16 matrix included), counted exactly.
     total = 32 * 784 + 16 * 32 + 10 * 16
     expected_sparsity_k90 = {
         "weight": (count(90, 32 * 784) + count(90, 16 * 32)) / total,
         "unit": (count(90, 32) * 784 + count(90, 16) * 32) / total,
+        "global": count(90, 32 * 784 + 16 * 32) / total,
     }
     evaluations = {name: read_json(workspace, f"models/{name.replace('-', '/seed')}/"
                                    "evaluate.json") for name in NETWORKS}
     for evaluation in evaluations.values():
-        assert list(evaluation) == ["dense", "weight", "unit"]
-        for method in ("weight", "unit"):
+        assert list(evaluation) == ["dense", "weight", "unit", "global"]
+        for method in ("weight", "unit", "global"):
             assert list(evaluation[method]) == ["k0", "k50", "k90"]
             assert evaluation[method]["k0"] == {"k": 0, "accuracy": evaluation["dense"]["accuracy"],
                                                 "sparsity": 0.0}
@@ -137,6 +138,13 @@ def test_repro_builds_every_output(workspace):
     layers = pd.read_csv(workspace / "plots/layers/unit.csv")
     assert set(layers["series"]) == {"only W1 pruned", "only W2 pruned", "all prunable matrices"}
     assert set(layers["recipe"]) == {"adam"}  # The reference recipe.
+    assert not (workspace / "plots/layers/global.csv").exists()  # No matrix is pruned alone.
+    budget = pd.read_csv(workspace / "plots/budget.csv")
+    assert {"adam: weight", "adam: unit", "adam: global", "l1: unit random control"} <= set(
+        budget["series"])
+    removed = pd.read_csv(workspace / "plots/weights/l1_removed.csv")
+    assert set(removed["quantity"]) == {"l1_removed_weight", "l1_removed_unit",
+                                        "l1_removed_global"}
     train_log = read_json(workspace, "logs/train/l1/seed0.json")
     assert train_log["train_samples"] == 1000
     samples, floors = train_log["matmul_samples_seconds"], train_log["epoch_matmul_seconds"]
@@ -152,8 +160,8 @@ def test_repro_builds_every_output(workspace):
     assert list(summary.index) == ["adam", "l1"]
     assert summary.loc["l1", "weight_k90_speedup"] > 0 and "unit_k50_speedup" in summary
     charts = sorted(path.name for path in (workspace / "plots/charts").iterdir())
-    assert charts == ["layers_unit.png", "layers_weight.png", "recipes.png",
-                      "sparsity_accuracy.png", "speedup.png", "training.png"]
+    assert charts == ["budget.png", "layers_unit.png", "layers_weight.png", "recipes.png",
+                      "sparsity_accuracy.png", "speedup.png", "training.png", "weights.png"]
     for chart in charts:
         assert (workspace / "plots/charts" / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     commit_all(workspace, "results of the tiny pipeline")

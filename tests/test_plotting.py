@@ -17,7 +17,9 @@ def _aggregated():
                         rows.append({"recipe": recipe, "seed": seed, "method": method,
                                      "control": control, "scope": scope, "draw": 0, "k": k,
                                      "sparsity": k / 100, "dead_units": 0,
-                                     "accuracy": min(accuracy + shift + seed / 100, 1.0)})
+                                     "accuracy": min(accuracy + shift + seed / 100, 1.0),
+                                     "kept_weights": 1000 - 10 * k,  # Of 1000 weights.
+                                     "compact_weights": 1000 - 10 * k * (method == "unit")})
     return aggregate.aggregate_seeds(pd.DataFrame(rows))
 
 
@@ -43,6 +45,36 @@ def test_layer_sensitivity_chart_draws_each_matrix_and_all():
     assert list(axes.get_lines()[0].get_xdata()) == pytest.approx([0, 50, 90])
     with pytest.raises(ValueError, match="no unit pruning rows for recipe 'sgd'"):
         plotting.layer_sensitivity_figure(_aggregated(), "unit", "sgd", "mnist")
+
+
+def test_budget_chart_puts_every_method_on_each_budget_per_recipe():
+    figure = plotting.budget_figure(aggregate.budget_curves(_aggregated()), "fashion-mnist")
+    assert len(figure.axes) == 2 * 2  # Two budgets, two recipes.
+    kept, compact = figure.axes[0], figure.axes[2]  # Recipe adam, first and second row.
+    assert "keeps" in kept.get_xlabel() and "dense pass" in compact.get_xlabel()
+    lines = {line.get_label(): line for line in kept.get_lines()}
+    assert list(lines["unit"].get_xdata()) == pytest.approx([10, 50, 100])
+    assert lines["weight: random control"].get_linestyle() == "--"
+    assert list({line.get_label(): line for line in compact.get_lines()}["weight"].get_xdata()
+                ) == pytest.approx([100, 100, 100])  # Dense multiply-adds stay.
+    assert kept.get_xscale() == "log" and "matched budgets" in figure.get_suptitle()
+
+
+def test_weights_chart_draws_a_histogram_and_the_mass_removed_per_matrix():
+    statistics = pd.DataFrame([
+        {"recipe": recipe, "seed": 0, "layer": layer, "quantity": quantity, "x": x, "value": v}
+        for recipe in ("adam", "l1") for layer in ("W1", "W2")
+        for quantity, x, v in (("zero_fraction", 0, 0.0), ("abs_weight_histogram", 0.01, 0.4),
+                               ("abs_weight_histogram", 0.1, 0.6), ("l1_removed_weight", 50, 0.1),
+                               ("l1_removed_weight", 90, 0.5))])
+    tables = aggregate.weight_statistics(statistics)
+    figure = plotting.weights_figure(tables["histograms"], tables["l1_removed"], "weight", "mnist")
+    assert len(figure.axes) == 2 * 2
+    top, bottom = figure.axes[0], figure.axes[2]
+    assert "W1" in top.get_title() and top.get_xscale() == "log"
+    assert list(top.get_lines()[0].get_ydata()) == pytest.approx([40, 60])
+    assert list(bottom.get_lines()[0].get_ydata()) == pytest.approx([10, 50])
+    assert "(%)" in bottom.get_xlabel() and "(%)" in bottom.get_ylabel()
 
 
 def test_recipe_training_chart_has_a_line_per_recipe():

@@ -113,34 +113,37 @@ def describe_case(method: str, k: float, masked_weights: Sequence[torch.Tensor],
                                            plans.nonzero_multiply_adds(network))}
 
 
-def random_images(batch_size: int, input_size: int, seed: int) -> torch.Tensor:
-    """Returns seeded stand-in images (batch_size, input_size), uniform in [0, 1) like pixels.
+def batch_of(images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Returns the first ``batch_size`` of ``images``, cycling through them if there are fewer.
 
     Raises:
-        ValueError: If a size is below 1.
+        ValueError: If ``images`` is empty or ``batch_size`` is below 1.
     """
-    if batch_size < 1 or input_size < 1:
-        raise ValueError(f"sizes must be >= 1, got batch {batch_size} and input {input_size}")
-    generator = torch.Generator().manual_seed(seed)
-    return torch.rand(batch_size, input_size, generator=generator)
+    if images.shape[0] < 1 or batch_size < 1:
+        raise ValueError(f"need images and a batch size >= 1, got {images.shape[0]} images "
+                         f"and batch {batch_size}")
+    repeats = -(-batch_size // images.shape[0])
+    return images.repeat(repeats, 1)[:batch_size].contiguous()
 
 
 def benchmark_network(network_plans: Mapping[str, plans.Plan], case: Mapping[str, Any],
-                      input_size: int, batch_sizes: Sequence[int], policy: timing.TimingPolicy,
-                      seed: int = 0, clock: Callable[[], float] = time.perf_counter
-                      ) -> list[dict[str, Any]]:
+                      images: torch.Tensor, batch_sizes: Sequence[int],
+                      policy: timing.TimingPolicy, seed: int = 0,
+                      clock: Callable[[], float] = time.perf_counter) -> list[dict[str, Any]]:
     """Times every plan of one pruned network at every batch size; rows of :data:`ROW_KEYS`.
 
-    Plans warm up on the first :data:`WARMUP_BATCH` images of each batch; ``seed`` seeds the
-    images and the block order. Call it in ``torch.inference_mode()`` to leave autograd out.
+    Each batch is the first images of ``images`` (:func:`batch_of`): real images, since the
+    kernel skips the activations ReLU zeroed. Plans warm up on the first :data:`WARMUP_BATCH`
+    of them; ``seed`` seeds the block order. Call it in ``torch.inference_mode()`` to leave
+    autograd out.
     """
     multiply_adds = {name: plan.multiply_adds for name, plan in network_plans.items()}
     formats = {name: plan.formats for name, plan in network_plans.items()}
     rows = []
     for batch_size in batch_sizes:
-        images = random_images(batch_size, input_size, seed)
-        calls = {name: functools.partial(plan, images) for name, plan in network_plans.items()}
-        warmups = {name: functools.partial(plan, images[:WARMUP_BATCH])
+        batch = batch_of(images, batch_size)
+        calls = {name: functools.partial(plan, batch) for name, plan in network_plans.items()}
+        warmups = {name: functools.partial(plan, batch[:WARMUP_BATCH])
                    for name, plan in network_plans.items()}
         durations, block_calls = timing.time_blocks(calls, policy, clock, warmups, seed)
         rows.extend(case_rows({**case, "batch_size": batch_size}, durations, multiply_adds,

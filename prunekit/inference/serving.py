@@ -42,8 +42,7 @@ def fastest_plan(table: str | pathlib.Path, method: str, k: float,
     table = pathlib.Path(table)
     if not table.is_file():
         return None
-    rows = files.read_table(table)
-    rows = aggregate.fastest_rows(rows)
+    rows = aggregate.fastest_rows(aggregate.combine_runs(files.read_table(table)))
     rows = rows[(rows["method"] == method) & (rows["k"] == k)]
     if rows.empty:
         return None
