@@ -78,12 +78,8 @@ def main() -> None:
         for name, table in aggregate.fastest_speedups(benchmarks, reference).items():
             files.write_csv(speedup_folder / f"{name}.csv", table)
         files.write_csv(outputs.file(layout.BENCHMARK_TABLES / "all.csv"), benchmarks)
-        recipe_table = aggregate.recipe_table(aggregated, cases, speedups)
-        files.write_csv(outputs.file(layout.SUMMARY_TABLE), recipe_table)
-        outputs.file(layout.SUMMARY_TABLE.with_suffix(".md")).write_text(  # For the README.
-            aggregate.recipe_markdown(recipe_table, cases) + "\n" + aggregate.speed_markdown(
-                benchmarks[benchmarks["recipe"] == reference], summarize_params.speedup_cases,
-                summarize_params.speedup_batch_sizes), encoding="utf-8")
+        files.write_csv(outputs.file(layout.SUMMARY_TABLE),
+                        aggregate.recipe_table(aggregated, cases, speedups))
         files.write_json(outputs.file(layout.stage_log("summarize")), provenance.run_record(
             "cpu", networks=len(recipes) * len(train_params.seeds)))
         files.write_json(outputs.file(layout.ACCURACY_METRICS),

@@ -80,18 +80,19 @@ def test_two_workers_then_an_assembly_that_trains_nothing(team):
     env = launcher_env(origin, TMPDIR=str(scratch))
 
     worker = bash(first, "dvc repro --pull train@adam-0 && dvc push --run-cache", env)
-    assert stages_run(worker) == ["download", "train@adam-0"]
+    assert stages_run(worker) == ["check_params", "download", "train@adam-0"]
     assert run(first, "git", "status", "--porcelain").stdout.split() == ["??", "dvc.lock"]
     # The second worker: the launcher's array task 1, in a clone it makes and deletes itself.
     task = bash(team, f"bash {SLURM / 'train_array.sh'}", {**env, "SLURM_ARRAY_TASK_ID": "1"})
     assert stages_run(task) == ["train@adam-1"]
-    assert stages_restored(task) == ["download"]  # The first worker's, from the remote.
+    assert stages_restored(task) == ["check_params", "download"]  # From the remote.
     assert not any(path.name.startswith("prunekit-") for path in scratch.iterdir())
 
     assembled = bash(team, f"bash {SLURM / 'assemble.sh'}", launcher_env(assembly))
     assert stages_run(assembled) == ["benchmark@adam", "evaluate@adam-0", "evaluate@adam-1",
                                      "plot", "prune@adam", "summarize"]
-    assert stages_restored(assembled) == ["download", "train@adam-0", "train@adam-1"]
+    assert stages_restored(assembled) == ["check_params", "download", "train@adam-0",
+                                          "train@adam-1"]
     log = "logs/train/adam/seed0.json"  # Restored, not recomputed: the worker's own timings.
     assert (assembly / log).read_bytes() == (first / log).read_bytes()
 

@@ -22,7 +22,7 @@ def test_the_repository_params_are_valid_and_typed(document):
     parsed = params.parse_params(document, ALL_SECTIONS)
     assert parsed["train"].hidden_sizes == (1000, 1000, 500, 200)
     assert parsed["prune"].k_list == (0, 25, 50, 60, 70, 80, 90, 95, 97, 99)
-    assert parsed["prune"].methods == ("weight", "unit")
+    assert parsed["prune"].methods == ("weight", "unit", "global")
     assert parsed["download"].dataset == "fashion-mnist"
 
 
@@ -95,7 +95,8 @@ def test_every_problem_is_reported_at_once(document):
 def test_only_the_sections_a_stage_reads_are_checked(document):
     bad = copy.deepcopy(document)
     bad["plot"]["dpi"] = -1
-    assert params.parse_params(bad, ["prune"])["prune"].methods == ("weight", "unit")
+    assert params.parse_params(bad, ["prune"])["prune"].methods == ("weight", "unit",
+                                                                       "global")
 
 
 def test_malformed_yaml_is_reported(tmp_path):
@@ -184,6 +185,7 @@ def test_layer_sensitivity_must_name_a_recipe_of_train(document):
      r"\['global'\] not in prune.methods; allowed: values of prune.methods \['weight', 'unit'\]"),
 ])
 def test_what_the_benchmark_times_must_be_pruned(document, tmp_path, key, value, message):
+    document["prune"]["methods"] = ["weight", "unit"]
     document["benchmark"][key] = value
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
