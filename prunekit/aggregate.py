@@ -13,11 +13,15 @@ GROUP_KEYS = ["recipe", "method", "control", "scope", "k"]
 Headline = tuple[str, str, float]
 
 
+def case_pairs(cases: Mapping[str, Sequence[float]]) -> list[tuple[str, float]]:
+    """Flattens ``{method: [k, ...]}`` into ``(method, k)`` pairs, in order."""
+    return [(method, k) for method, k_list in cases.items() for k in k_list]
+
+
 def headline_cases(cases: Mapping[str, Sequence[float]]) -> list[Headline]:
     """Names the dense network and each ``{method: [k, ...]}`` case: ``weight_k90``."""
     return [("dense", names.METHODS[0], 0), *[(f"{method}_{names.k_label(k)}", method, k)
-                                               for method, k_list in cases.items()
-                                               for k in k_list]]
+                                               for method, k in case_pairs(cases)]]
 
 
 def _magnitude_all(aggregated: pd.DataFrame) -> pd.DataFrame:
@@ -55,7 +59,8 @@ def combine_runs(rows: pd.DataFrame) -> pd.DataFrame:
     the runs named most often. Rows without a ``run`` column count as one run.
     """
     rows = rows if "run" in rows else rows.assign(run=1)
-    keys = [key for key in CASE if key in rows] + ["plan"]
+    case = [key for key in CASE if key in rows]
+    keys = [*case, "plan"]
     numbers = [column for column in rows.select_dtypes("number").columns
                if column not in (*keys, "run")]
     combined = rows.groupby(keys, sort=False).agg(
@@ -64,7 +69,6 @@ def combine_runs(rows: pd.DataFrame) -> pd.DataFrame:
         runs=("run", "nunique"), formats=("formats", "first"),
         fastest_dense_plan=("fastest_dense_plan", lambda plans: plans.mode().iloc[0]),
     ).reset_index()
-    case = [key for key in CASE if key in rows]
     smallest = combined.groupby(case, sort=False)["median_ms"].transform("min")
     return combined.assign(is_fastest=combined["median_ms"] == smallest)
 
@@ -236,7 +240,7 @@ def benchmark_metrics(rows: pd.DataFrame, cases: Mapping[str, Sequence[float]],
         ``speedup_vs_dense`` and ``speedup_vs_fastest_dense``, to 2 decimals.
     """
     metrics = {}
-    pairs = [(method, k) for method, k_list in cases.items() for k in k_list]
+    pairs = case_pairs(cases)
     for row in fastest_at(rows, pairs, batch_sizes).itertuples():
         key = f"{row.method}_{names.k_label(row.k)}_batch{row.batch_size}"
         metrics[key] = {"speedup_vs_dense": round(float(row.speedup_vs_dense), 2),
@@ -290,7 +294,7 @@ def speed_markdown(rows: pd.DataFrame, cases: Mapping[str, Sequence[float]],
     ``rows`` are one recipe's :func:`combine_runs` rows. Speed-ups are the median over the
     runs, ``×`` to 1 decimal, with the smallest and largest run in brackets where they differ.
     """
-    pairs = [(method, k) for method, k_list in cases.items() for k in k_list]
+    pairs = case_pairs(cases)
     fastest = fastest_at(rows, pairs, batch_sizes)
 
     def speedup(row: dict, name: str) -> str:
