@@ -86,7 +86,9 @@ def aggregate_seeds(results: pd.DataFrame) -> pd.DataFrame:
     """Summarises the sweep rows of several networks (``recipe``, ``seed`` added) per group.
 
     One row per group of :data:`GROUP_KEYS`, in first-seen order; ``accuracy_std`` is the sample
-    standard deviation (0 for a single run) and ``runs`` counts seeds times random draws.
+    standard deviation (0 for a single run) and ``runs`` counts seeds times random draws. The
+    ``accuracy`` statistics are on the test set; ``validation_accuracy_mean`` is added where
+    the rows have a ``validation_accuracy``.
 
     Raises:
         ValueError: If a column the summary needs is missing.
@@ -100,9 +102,52 @@ def aggregate_seeds(results: pd.DataFrame) -> pd.DataFrame:
         accuracy_min=("accuracy", "min"), accuracy_max=("accuracy", "max"),
         sparsity=("sparsity", "mean"), dead_units=("dead_units", "mean"),
         kept_weights=("kept_weights", "mean"), compact_weights=("compact_weights", "mean"),
-        seeds=("seed", "nunique"), runs=("accuracy", "size")).reset_index()
+        seeds=("seed", "nunique"), runs=("accuracy", "size"),
+        **({"validation_accuracy_mean": ("validation_accuracy", "mean")}
+           if "validation_accuracy" in results else {})).reset_index()
     table["accuracy_std"] = table["accuracy_std"].fillna(0.0)
     return table
+
+
+PAIRED_COLUMNS = ["comparison", "recipe", "method", "k", "mean_points", "std_points",
+                  "min_points", "max_points", "seeds", "seeds_above_zero"]
+
+
+def paired_differences(results: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Differences of test accuracy between two variants of the same seed, over seeds.
+
+    Networks of one seed share their initial weights and batch order whatever the recipe, so
+    every contrast is paired by seed: per recipe, method and k (whole-network pruning),
+    ``magnitude - random`` (the draws' mean), ``global - weight``, and ``<recipe> -
+    <reference>``. Differences are in percentage points: mean, sample std (NaN for one seed),
+    smallest, largest, and how many seeds are above zero.
+    """
+    rows = results[results["scope"] == "all"]
+    per_seed = rows.groupby(["recipe", "method", "control", "k", "seed"], sort=False)[
+        "accuracy"].mean() * 100  # A random control: the mean of its draws.
+    magnitude = per_seed.xs("magnitude", level="control")
+    contrasts = [("magnitude - random",
+                  (magnitude - per_seed.xs("random", level="control")).dropna())]
+    methods = magnitude.index.get_level_values("method")
+    if {"global", "weight"} <= set(methods):
+        by_method = magnitude.unstack("method")
+        contrasts.append(("global - weight", (by_method["global"] - by_method["weight"])
+                          .dropna().to_frame("accuracy").assign(method="global")
+                          .set_index("method", append=True)["accuracy"]))
+    by_recipe = magnitude.unstack("recipe")
+    contrasts += [(f"{recipe} - {reference}",
+                   (by_recipe[recipe] - by_recipe[reference]).dropna().to_frame("accuracy")
+                   .assign(recipe=recipe).set_index("recipe", append=True)["accuracy"])
+                  for recipe in by_recipe.columns if recipe != reference]
+    tables = []
+    for name, differences in contrasts:
+        frame = differences.rename("difference").reset_index()
+        table = frame.groupby(["recipe", "method", "k"], sort=False)["difference"].agg(
+            mean_points="mean", std_points="std", min_points="min", max_points="max",
+            seeds="size", seeds_above_zero=lambda values: int((values > 0).sum()))
+        tables.append(table.reset_index().assign(comparison=name))
+    return pd.concat(tables, ignore_index=True)[PAIRED_COLUMNS].round(
+        {"mean_points": 4, "std_points": 4, "min_points": 4, "max_points": 4})
 
 
 def headline(aggregated: pd.DataFrame, cases: Sequence[Headline], statistic: str = "mean"
@@ -131,7 +176,7 @@ def percent_columns(table: pd.DataFrame) -> pd.DataFrame:
     """Adds percent copies of the accuracy statistics and sparsity, for charts people read."""
     extra = {f"{column}_percent": (100 * table[column]).round(4)
              for column in ("accuracy_mean", "accuracy_std", "accuracy_min", "accuracy_max",
-                            "sparsity") if column in table}
+                            "validation_accuracy_mean", "sparsity") if column in table}
     return table.assign(**extra)
 
 
@@ -187,14 +232,23 @@ def weight_statistics(statistics: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def training_curves(history: pd.DataFrame) -> pd.DataFrame:
-    """Summarises training histories of several networks (``recipe``, ``seed`` added) per epoch."""
+    """Summarises training histories of several networks (``recipe``, ``seed`` added) per epoch.
+
+    Validation accuracy (the one epochs are chosen on) is summarised where the histories have it.
+    """
+    validation = "validation_accuracy" in history
     table = history.groupby(["recipe", "epoch"], sort=False).agg(
         train_loss_mean=("train_loss", "mean"), train_loss_min=("train_loss", "min"),
         train_loss_max=("train_loss", "max"), test_accuracy_mean=("test_accuracy", "mean"),
         test_accuracy_min=("test_accuracy", "min"),
-        test_accuracy_max=("test_accuracy", "max")).reset_index()
+        test_accuracy_max=("test_accuracy", "max"),
+        **({"validation_accuracy_mean": ("validation_accuracy", "mean")} if validation else {})
+    ).reset_index()
     return table.assign(series=table["recipe"],
-                        test_accuracy_percent=(100 * table["test_accuracy_mean"]).round(4))
+                        test_accuracy_percent=(100 * table["test_accuracy_mean"]).round(4),
+                        **({"validation_accuracy_percent":
+                            (100 * table["validation_accuracy_mean"]).round(4)}
+                           if validation else {}))
 
 
 def fastest_speedups(rows: pd.DataFrame, reference: str) -> dict[str, pd.DataFrame]:

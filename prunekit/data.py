@@ -180,6 +180,52 @@ def load_split(folder: pathlib.Path, dataset: str, train: bool, limit: int | Non
     return to_split(*tensors, limit=limit)
 
 
+# Seeds the draw of the validation set: one set for every network, whatever its seed or recipe.
+VALIDATION_SEED = 2026
+
+
+def validation_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
+    """The sorted indices of a stratified validation set of ``size`` samples, fixed for ever.
+
+    Each class gets its share of ``size`` in proportion to its count (the largest remainders
+    round), drawn at random by a generator seeded with :data:`VALIDATION_SEED`.
+
+    Raises:
+        ValueError: If ``size`` is not from 1 to the number of samples.
+    """
+    if not 1 <= size <= labels.shape[0]:
+        raise ValueError(f"validation size must be from 1 to {labels.shape[0]}, got {size}")
+    counts = torch.bincount(labels, minlength=int(labels.max()) + 1)
+    quotas = counts.to(torch.float64) * size / labels.shape[0]
+    per_class = quotas.floor().to(torch.int64)
+    remainders = torch.argsort(quotas - per_class, descending=True, stable=True)
+    per_class[remainders[:size - int(per_class.sum())]] += 1
+    order = torch.randperm(labels.shape[0],
+                           generator=torch.Generator().manual_seed(VALIDATION_SEED))
+    by_class = order[torch.argsort(labels[order], stable=True)]  # Grouped, random within.
+    sorted_labels = labels[by_class]
+    class_starts = torch.cumsum(counts, 0) - counts
+    rank_in_class = torch.arange(labels.shape[0]) - class_starts[sorted_labels]
+    return by_class[rank_in_class < per_class[sorted_labels]].sort().values
+
+
+def load_training_splits(folder: pathlib.Path, dataset: str, validation: int,
+                         limit: int | None = None) -> tuple[Split, Split]:
+    """Loads the training images as a training split and the held-out validation split.
+
+    The validation set (:func:`validation_indices`) is drawn from all training images first;
+    ``limit`` then keeps the first ``limit`` of the rest.
+
+    Raises:
+        DatasetError: If a file is missing, corrupt or of another dataset.
+    """
+    full = load_split(folder, dataset, train=True)
+    held_out = torch.zeros(full.labels.shape[0], dtype=torch.bool)
+    held_out[validation_indices(full.labels, validation)] = True
+    train = Split(full.images[~held_out][:limit], full.labels[~held_out][:limit])
+    return train, Split(full.images[held_out], full.labels[held_out])
+
+
 def dataset_checksum(dataset: str) -> str:
     """One MD5 for a dataset's content: that of its four files' MD5s in FILE_NAMES order."""
     return content_md5("".join(CONTENT_MD5[dataset][name] for name in FILE_NAMES).encode())

@@ -18,8 +18,8 @@ from prunekit import compact, model, names, pruning
 logger = logging.getLogger(__name__)
 
 ALL_LAYERS = "all"
-COLUMNS = ("method", "control", "scope", "draw", "k", "sparsity", "accuracy", "dead_units",
-           "kept_weights", "compact_weights")
+COLUMNS = ("method", "control", "scope", "draw", "k", "sparsity", "accuracy",
+           "validation_accuracy", "dead_units", "kept_weights", "compact_weights")
 
 
 def scope_name(layer: int) -> str:
@@ -29,27 +29,33 @@ def scope_name(layer: int) -> str:
 
 @torch.no_grad()
 def evaluate_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor],
-                   inputs: Sequence[torch.Tensor], labels: torch.Tensor, first: int = 0
-                   ) -> dict[str, float]:
+                   inputs: Sequence[torch.Tensor], labels: torch.Tensor, first: int = 0,
+                   validation_size: int = 0) -> dict[str, float]:
     """Measures a masked network, its pass starting at matrix ``first`` from ``inputs[first]``.
 
-    Masks before ``first`` must keep everything, so the logits are bit for bit those of the
-    whole masked forward pass. Returns ``sparsity`` and ``accuracy`` (fractions),
+    Masks before ``first`` must keep everything, so the logits are those of the whole masked
+    forward pass; they are computed by the compact network (:func:`compact.compact`), which
+    leaves out the terms dead units add as exact zeros. The first ``validation_size`` samples
+    are the validation set, the rest the test set. Returns ``sparsity``, test ``accuracy`` and
+    ``validation_accuracy`` (fractions; NaN without validation samples),
     ``dead_units`` (hidden neurons compaction removes: no live input or no live reader), and
     what the compact network keeps: ``kept_weights``, its non-zero weights (a sparse pass's
     multiply-adds per image), and ``compact_weights``, its matrices' entries (a dense pass's).
     """
     masked = pruning.apply_masks(weights, masks)
     zeros, total = pruning.count_zero_weights(masked)
-    alive = compact.live_units(masked)
-    logits = model.forward_weights(masked[first:], inputs[first])  # (samples, 10)
-    return {"sparsity": zeros / total, "accuracy": model.accuracy(logits, labels),
-            "dead_units": sum(int((~units).sum()) for units in alive[1:-1]),
-            "kept_weights": sum(int(((weight != 0) & fed[:, None] & read[None, :]).sum())
-                                for weight, read, fed in zip(masked, alive[:-1], alive[1:],
-                                                             strict=True)),
-            "compact_weights": sum(int(read.sum()) * int(fed.sum())
-                                   for read, fed in zip(alive[:-1], alive[1:], strict=True))}
+    network = compact.compact(masked)  # The same logits, fewer products: dead units go.
+    logits = model.forward_weights(network.weights[first:],
+                                   inputs[first][:, network.kept_units[first]])  # (samples, 10)
+    return {"sparsity": zeros / total,
+            "accuracy": model.accuracy(logits[validation_size:], labels[validation_size:]),
+            "validation_accuracy": (model.accuracy(logits[:validation_size],
+                                                   labels[:validation_size])
+                                    if validation_size else float("nan")),
+            "dead_units": sum(size - len(kept) for size, kept in
+                              zip(network.layer_sizes[1:-1], network.kept_units[1:-1],
+                                  strict=True)),
+            "kept_weights": network.num_nonzero(), "compact_weights": network.num_weights()}
 
 
 def random_generator(seed: int, draw: int) -> torch.Generator:
@@ -60,9 +66,13 @@ def random_generator(seed: int, draw: int) -> torch.Generator:
 
 def accuracy_table(weights: Sequence[torch.Tensor], images: torch.Tensor, labels: torch.Tensor,
                    k_list: Sequence[float], methods: Sequence[str] = names.METHODS,
-                   random_draws: int = 3, random_seed: int = 0, single_layers: bool = True
+                   random_draws: int = 3, random_seed: int = 0, single_layers: bool = True,
+                   validation: tuple[torch.Tensor, torch.Tensor] | None = None
                    ) -> pd.DataFrame:
     """Evaluates magnitude, random-control and single-layer pruning at every k.
+
+    ``images`` and ``labels`` are the test set; every variant is also measured on the
+    ``validation`` images and labels when given (one forward pass over both).
 
     ``k_list`` are percents of each prunable matrix; k = 0 is the dense network, measured once.
     Random draw ``d`` (``random_draws`` 0 skips the control) uses :func:`random_generator`
@@ -83,11 +93,15 @@ def accuracy_table(weights: Sequence[torch.Tensor], images: torch.Tensor, labels
     if random_draws < 0:
         raise ValueError(f"random_draws must be >= 0, got {random_draws}")
     weights = [weight.detach() for weight in weights]
+    validation_size = 0 if validation is None else validation[1].shape[0]
+    if validation is not None:
+        images, labels = torch.cat([validation[0], images]), torch.cat([validation[1], labels])
     with torch.no_grad():
         inputs = list(model.layer_outputs(weights, images))[:-1]  # What enters each matrix.
     keep_all = [torch.ones_like(weight, dtype=torch.bool) for weight in weights]
-    dense = evaluate_masks(weights, keep_all, inputs, labels)
-    logger.info("dense network: accuracy %.4f", dense["accuracy"])
+    dense = evaluate_masks(weights, keep_all, inputs, labels, validation_size=validation_size)
+    logger.info("dense network: test accuracy %.4f, validation %.4f", dense["accuracy"],
+                dense["validation_accuracy"])
     # (control, pruned layer or None for all, draw)
     variants = [("magnitude", None, 0), *[("random", None, draw) for draw in range(random_draws)],
                 *[("magnitude", layer, 0)
@@ -106,7 +120,8 @@ def accuracy_table(weights: Sequence[torch.Tensor], images: torch.Tensor, labels
                         weights, method, random_generator(random_seed, draw)))
                     masks = pruning.keep_masks(weights, orders, k, layer, pooled)
                     result = evaluate_masks(weights, masks, inputs, labels,
-                                            first=0 if layer is None else layer)
+                                            first=0 if layer is None else layer,
+                                            validation_size=validation_size)
                 rows.append({"method": method, "control": control,
                              "scope": ALL_LAYERS if layer is None else scope_name(layer),
                              "draw": draw, "k": k, **result})
@@ -118,15 +133,23 @@ def magnitude_results(table: pd.DataFrame) -> dict:
     """Picks magnitude pruning of every prunable matrix out of :func:`accuracy_table`'s rows.
 
     Returns:
-        ``dense`` accuracy, then per method and k label its ``k``, ``accuracy`` and
-        ``sparsity`` (fractions): the shape of a network's ``evaluate.json``.
+        ``dense`` test ``accuracy`` and ``validation_accuracy``, then per method and k label
+        its ``k``, both accuracies and ``sparsity`` (fractions): the shape of a network's
+        ``evaluate.json`` (a NaN validation accuracy, none measured, becomes None).
     """
     magnitude = table[(table["control"] == "magnitude") & (table["scope"] == ALL_LAYERS)]
-    dense = magnitude[magnitude["k"] == 0]["accuracy"]
-    chosen: dict = {"dense": {"accuracy": float(dense.iloc[0]) if len(dense) else None}}
-    for row in magnitude.itertuples():
-        chosen.setdefault(row.method, {})[names.k_label(row.k)] = {
-            "k": row.k, "accuracy": row.accuracy, "sparsity": row.sparsity}
+
+    def accuracies(row: pd.Series) -> dict:
+        validation = float(row["validation_accuracy"])
+        return {"accuracy": float(row["accuracy"]),
+                "validation_accuracy": None if np.isnan(validation) else validation}
+
+    dense = magnitude[magnitude["k"] == 0]
+    chosen: dict = {"dense": accuracies(dense.iloc[0]) if len(dense) else
+                    {"accuracy": None, "validation_accuracy": None}}
+    for _, row in magnitude.iterrows():
+        chosen.setdefault(row["method"], {})[names.k_label(row["k"])] = {
+            "k": row["k"], **accuracies(row), "sparsity": row["sparsity"]}
     return chosen
 
 

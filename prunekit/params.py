@@ -58,12 +58,20 @@ class RecipeParams(_Section):
     group_lasso: _NonNegative = Field(0.0, description="a number >= 0 (0 is off)")
     penalty_warmup: float = Field(0.0, ge=0, le=1, allow_inf_nan=False,
                                   description="a fraction of the training from 0 to 1")
+    adam_eps: float = Field(1e-8, gt=0, allow_inf_nan=False, description="a number > 0 (adam)")
+    init: Literal["pytorch", "glorot"] = Field("pytorch", description="pytorch or glorot")
+    batch_size: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="null (train.batch_size) or an integer >= 1")
 
     @pydantic.model_validator(mode="after")
-    def _momentum_for_sgd_only(self) -> RecipeParams:
+    def _optimizer_fields_match(self) -> RecipeParams:
         if self.momentum != 0 and self.optimizer != "sgd":
             raise ValueError(f"momentum: got {self.momentum!r}; allowed: 0 unless optimizer is "
                              "sgd")
+        if self.adam_eps != RecipeParams.model_fields["adam_eps"].default and (
+                self.optimizer != "adam"):
+            raise ValueError(f"adam_eps: got {self.adam_eps!r}; allowed: only with optimizer "
+                             "adam")
         return self
 
 
@@ -92,8 +100,18 @@ class TrainParams(_Section):
     batch_size: int = Field(ge=1, description="an integer >= 1")
     seeds: _distinct_list(Annotated[int, Field(ge=0)], "an integer >= 0")  # First: benchmarked.
     recipes: _Recipes  # The first is the reference.
+    validation: int = Field(ge=1, le=data.TRAIN_SET_SIZE // 2, description=(
+        f"an integer from 1 to {data.TRAIN_SET_SIZE // 2}"))  # Held out of the training images.
     limit: Annotated[int, Field(ge=1, le=data.TRAIN_SET_SIZE)] | None = Field(
         description=f"null or an integer from 1 to {data.TRAIN_SET_SIZE}")
+
+    @pydantic.model_validator(mode="after")
+    def _limit_within_training_images(self) -> TrainParams:
+        if self.limit is not None and self.limit > data.TRAIN_SET_SIZE - self.validation:
+            raise ValueError(f"limit: got {self.limit}; allowed: null or at most "
+                             f"{data.TRAIN_SET_SIZE - self.validation}, the training images "
+                             f"left after the {self.validation} of train.validation")
+        return self
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = Field(  # Only train
         description="auto, cpu, cuda or cuda:N")  # needs the device: training.resolve_device.
     num_threads: Annotated[int, Field(ge=1)] | None = Field(description="null or an integer >= 1")
@@ -171,6 +189,9 @@ def _section_problems(name: str, raw: Any, error: pydantic.ValidationError) -> l
     recipe_fields = ", ".join(_RECIPE_FIELDS)
     for problem in error.errors():
         loc, kind = problem["loc"], problem["type"]
+        if not loc and kind == "value_error":  # A rule across the section's keys.
+            problems.append(f"{name}.{problem['ctx']['error']}")
+            continue
         if not loc:
             return [f"{name}: expected a mapping of keys, got {raw!r}"]
         key, path = loc[0], f"{name}.{loc[0]}"

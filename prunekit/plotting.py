@@ -230,7 +230,8 @@ def layer_sensitivity_figure(aggregated: pandas.DataFrame, method: str, recipe: 
 def recipe_training_figure(curves: pandas.DataFrame, dataset: str) -> mpl_figure.Figure:
     """Draws training loss and test accuracy per epoch, per recipe mean and min-max over seeds.
 
-    ``curves`` is :func:`prunekit.aggregate.training_curves` output.
+    ``curves`` is :func:`prunekit.aggregate.training_curves` output; where it has the mean
+    validation accuracy, that is drawn dashed beside the test accuracy.
     """
     figure = mpl_figure.Figure(figsize=(11, 4.2), layout="constrained")
     loss_axes, accuracy_axes = figure.subplots(1, 2)
@@ -245,10 +246,14 @@ def recipe_training_figure(curves: pandas.DataFrame, dataset: str) -> mpl_figure
             axes.fill_between(rows["epoch"], scale * rows[f"{column}_min"],
                               scale * rows[f"{column}_max"], color=color, alpha=0.2,
                               linewidth=0)
+        if "validation_accuracy_mean" in rows:
+            accuracy_axes.plot(rows["epoch"], 100 * rows["validation_accuracy_mean"],
+                               color=color, linestyle="--", linewidth=1)
     loss_axes.set_title("Training cross-entropy (penalties excluded)")
     loss_axes.set_ylabel("Loss (nats per sample)")
     loss_axes.set_yscale("log")
-    accuracy_axes.set_title("Test accuracy")
+    accuracy_axes.set_title("Test accuracy" + (", validation dashed"
+                                               if "validation_accuracy_mean" in curves else ""))
     accuracy_axes.set_ylabel("Accuracy (%)")
     for axes in (loss_axes, accuracy_axes):
         axes.set_xlabel("Epoch")

@@ -17,13 +17,15 @@ from prunekit import data, errors, model
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """How to train: optimizer, learning-rate schedule and sparsity-inducing penalties.
+    """How to train: optimizer, learning-rate schedule, sparsity-inducing penalties, start.
 
     ``cosine`` decays the rate to zero over all steps. The penalties act on the prunable
     matrices only (see :func:`add_penalty_gradients`); 0 is off. ``penalty_warmup`` is the
     fraction of the steps over which they rise linearly from 0 to their strength, so that the
     network learns its features before it is made sparse (0: full strength from the first
-    step). Momentum is for SGD only. ``params.RecipeParams`` validates the values.
+    step). Momentum is for SGD only, ``adam_eps`` for Adam. ``init`` is ``pytorch`` (its
+    default for ``nn.Linear``) or ``glorot`` (Keras's default, :func:`initialize`);
+    ``batch_size`` None leaves it to the caller. ``params.RecipeParams`` validates the values.
     """
 
     optimizer: str = "adam"
@@ -33,6 +35,9 @@ class Recipe:
     l1: float = 0.0
     group_lasso: float = 0.0
     penalty_warmup: float = 0.0
+    adam_eps: float = 1e-8
+    init: str = "pytorch"
+    batch_size: int | None = None
 
     def penalty_fraction(self, step: int, total_steps: int) -> float:
         """The fraction of their strengths the penalties have at a step (0 is the first)."""
@@ -49,7 +54,7 @@ def make_optimizer(parameters: Sequence[torch.Tensor], recipe: Recipe, total_ste
     update as the default loop up to rounding, in less time per epoch (docs/results.md).
     """
     if recipe.optimizer == "adam":
-        optimizer = torch.optim.Adam(parameters, lr=recipe.lr, fused=True)
+        optimizer = torch.optim.Adam(parameters, lr=recipe.lr, eps=recipe.adam_eps, fused=True)
     else:
         optimizer = torch.optim.SGD(parameters, lr=recipe.lr, momentum=recipe.momentum,
                                     fused=True)
@@ -58,6 +63,18 @@ def make_optimizer(parameters: Sequence[torch.Tensor], recipe: Recipe, total_ste
     else:
         scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     return optimizer, scheduler
+
+
+@torch.no_grad()
+def initialize(weights: Sequence[torch.Tensor], init: str) -> None:
+    """Draws the matrices afresh from the global generator for ``glorot``; ``pytorch`` keeps them.
+
+    Glorot (Xavier) uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), about 1.7 times
+    PyTorch's bound of 1 / sqrt(fan_in) for a 1000x1000 matrix.
+    """
+    if init == "glorot":
+        for weight in weights:
+            nn.init.xavier_uniform_(weight)
 
 
 @torch.no_grad()
@@ -84,6 +101,8 @@ class EpochResult:
     epoch: int
     train_loss: float
     train_accuracy: float
+    validation_loss: float
+    validation_accuracy: float
     test_loss: float
     test_accuracy: float
     seconds: float
@@ -167,15 +186,18 @@ def train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer,
     return float(loss_sum) / num_samples, int(correct) / num_samples
 
 
-def fit(network: nn.Module, train_split: data.Split, test_split: data.Split, epochs: int,
-        batch_size: int, recipe: Recipe, seed: int,
+def fit(network: nn.Module, train_split: data.Split, validation_split: data.Split,
+        test_split: data.Split, epochs: int, batch_size: int, recipe: Recipe, seed: int,
         progress: Callable[[int], object] | None = None) -> Iterator[EpochResult]:
-    """Trains a network on the device of both splits, yielding what each epoch measured.
+    """Trains a network on the device of the splits, yielding what each epoch measured.
 
     Each epoch runs when the next result is asked for, so the caller can measure the machine
-    between epochs. ``test_split`` only reports progress, never chooses anything; ``seed``
-    seeds the shuffling; ``progress`` is called with the number of samples after each batch.
+    between epochs. ``validation_split`` is for choices; ``test_split`` only reports, never
+    chooses anything. ``batch_size`` applies unless the recipe sets its own; ``seed`` seeds
+    the shuffling; ``progress`` is called with the number of samples after each batch.
     """
+    batch_size = recipe.batch_size or batch_size
+    initialize(network.weights(), recipe.init)
     steps_per_epoch = -(-train_split.labels.shape[0] // batch_size)
     total_steps = epochs * steps_per_epoch
     optimizer, scheduler = make_optimizer(list(network.parameters()), recipe, total_steps)
@@ -188,9 +210,9 @@ def fit(network: nn.Module, train_split: data.Split, test_split: data.Split, epo
         synchronize(train_split.images.device)
         seconds = time.perf_counter() - started
         network.eval()
-        test_loss, test_accuracy = model.loss_and_accuracy(network, test_split.images,
-                                                           test_split.labels)
-        yield EpochResult(epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds)
+        measured = [model.loss_and_accuracy(network, split.images, split.labels)
+                    for split in (validation_split, test_split)]
+        yield EpochResult(epoch, train_loss, train_accuracy, *measured[0], *measured[1], seconds)
 
 
 def synchronize(device: torch.device) -> None:

@@ -14,8 +14,7 @@ def main() -> None:
         params.ParamsError: If params.yaml is invalid.
         errors.InputError: If the recipe or seed is not in params.yaml.
         artifacts.CheckpointError: If the dense model is missing or of another architecture.
-        data.DatasetError: If a test file in data/idx/ is missing, corrupt or of another
-            dataset.
+        data.DatasetError: If a file in data/idx/ is missing, corrupt or of another dataset.
     """
     settings = params.load_params(["download", "train", "prune"])
     dataset, train_params, prune_params = (settings["download"].dataset, settings["train"],
@@ -23,16 +22,18 @@ def main() -> None:
     recipe, seed = cli.network_arguments(list(train_params.recipes), train_params.seeds)
     weights = artifacts.load_weights(layout.dense_model(recipe, seed), train_params.hidden_sizes)
     test_split = data.load_split(layout.DATA_DIR, dataset, train=False)
+    _, validation = data.load_training_splits(layout.DATA_DIR, dataset, train_params.validation)
     table = evaluation.accuracy_table(
         weights, test_split.images, test_split.labels, prune_params.k_list, prune_params.methods,
         prune_params.random_draws, random_seed=seed,
-        single_layers=recipe == prune_params.layer_sensitivity)
+        single_layers=recipe == prune_params.layer_sensitivity,
+        validation=(validation.images, validation.labels))
     results = evaluation.magnitude_results(table)
     logger.info("%s seed %d: dense %.4f; %s", recipe, seed, results["dense"]["accuracy"],
                 ", ".join(f"{method} {label} {result['accuracy']:.4f}"
                           for method in prune_params.methods
                           for label, result in results[method].items()))
-    folder = layout.network_dir(recipe, seed)
+    folder = layout.results_of(recipe, seed)
     with files.replace_together() as outputs:
         files.write_csv(outputs.file(folder / layout.SWEEP_FILE), table)
         files.write_json(outputs.file(folder / layout.EVALUATION_FILE), results)

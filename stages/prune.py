@@ -67,7 +67,7 @@ def main() -> None:
                 logger.info("%s %s %s: %d of %d weights remain, file %.1f %% of dense", recipe,
                             method, names.k_label(k), network.num_nonzero(), total_weights,
                             100 * file_bytes / dense_bytes)
-        files.write_csv(staging / layout.FILE_SIZES_FILE, rows)
+        files.write_csv(outputs.file(layout.file_sizes_table(recipe)), rows)
         files.write_json(outputs.file(layout.stage_log("prune", recipe)), provenance.run_record(
             "cpu", dense_file_bytes=dense_bytes, dense_weights=total_weights,
             max_logit_difference=largest_difference))

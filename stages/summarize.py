@@ -3,6 +3,7 @@
 import logging
 import math
 import pathlib
+import shutil
 from collections.abc import Callable
 
 import pandas as pd
@@ -17,7 +18,7 @@ def read_networks(recipes: list[str], seeds: tuple[int, ...], name: str) -> pd.D
     Only the networks params.yaml names are read, so a seed or recipe taken out of it leaves
     nothing behind in the results.
     """
-    return pd.concat([files.read_table(layout.network_dir(recipe, seed) / name)
+    return pd.concat([files.read_table(layout.results_of(recipe, seed) / name)
                       .assign(recipe=recipe, seed=seed)
                       for recipe in recipes for seed in seeds], ignore_index=True)
 
@@ -36,6 +37,9 @@ def finite(mapping: dict) -> dict:
 def main() -> None:
     """Aggregates the sweeps, histories, file sizes and benchmarks named by params.yaml.
 
+    First removes the results of networks params.yaml no longer names (layout.leftover_results),
+    so that this stage's deps are the results of exactly the configured networks.
+
     Raises:
         params.ParamsError: If params.yaml is invalid.
         FileNotFoundError: If a network's table is missing.
@@ -45,6 +49,11 @@ def main() -> None:
     train_params, summarize_params = settings["train"], settings["summarize"]
     layer_recipe = settings["prune"].layer_sensitivity
     recipes, reference = list(train_params.recipes), next(iter(train_params.recipes))
+    for leftover in layout.leftover_results(recipes, train_params.seeds):
+        shutil.rmtree(leftover)
+        logger.warning("removed %s: params.yaml no longer names its recipe or seed, and it would "
+                       "change this stage's deps (results/); the DVC cache keeps it, and dvc "
+                       "repro restores it if they come back", leftover)
     sweeps = read_networks(recipes, train_params.seeds, layout.SWEEP_FILE)
     aggregated = aggregate.aggregate_seeds(sweeps)
     history = aggregate.training_curves(read_networks(recipes, train_params.seeds,
@@ -67,6 +76,8 @@ def main() -> None:
                 files.write_csv(layers / f"{method}.csv", curves)
         files.write_csv(outputs.file(layout.DEAD_UNITS), aggregate.dead_units(aggregated))
         files.write_csv(outputs.file(layout.BUDGET_TABLE), aggregate.budget_curves(aggregated))
+        files.write_csv(outputs.file(layout.PAIRED_TABLE),
+                        aggregate.paired_differences(sweeps, reference))
         weight_tables = outputs.directory(layout.WEIGHT_TABLES)
         for name, table in aggregate.weight_statistics(
                 read_networks(recipes, train_params.seeds, layout.WEIGHTS_FILE)).items():

@@ -113,6 +113,7 @@ PIPELINE_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/c
                   ".dvc/.gitignore", ".dvc/plots", "stages", "prunekit")
 TINY_PARAMS = {
     "train": {"hidden_sizes": [32, 16], "epochs": 1, "batch_size": 128, "limit": 1000,
+              "validation": 500,
               "seeds": [0, 1], "recipes": {"adam": {"optimizer": "adam", "lr": 0.001},
                                            "l1": {"optimizer": "adam", "lr": 0.001,
                                                   "l1": 1.0e-4}}},

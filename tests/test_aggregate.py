@@ -24,7 +24,8 @@ def _results():
             rows.append({"recipe": "adam", "seed": seed, "method": method,
                          "control": "magnitude", "scope": "all", "draw": 0, "k": k,
                          "sparsity": k / 100 - 0.001 * (k > 0), "accuracy": accuracy,
-                         "dead_units": seed, "kept_weights": kept,
+                         "validation_accuracy": accuracy + 0.02, "dead_units": seed,
+                         "kept_weights": kept,
                          "compact_weights": 1000 if method == "weight" else kept})
         for draw, accuracy in enumerate([0.10, 0.20]):
             rows.append({"recipe": "adam", "seed": seed, "method": "weight", "control": "random",
@@ -37,12 +38,26 @@ def _results():
     return pd.DataFrame(rows)
 
 
+def test_paired_differences_compare_variants_of_the_same_seed():
+    table = aggregate.paired_differences(_results(), "adam").set_index(
+        ["comparison", "recipe", "method", "k"])
+    # Magnitude 50, 70, 60 against random draws' means 15, 16, 17 (points), seed by seed.
+    control = table.loc[("magnitude - random", "adam", "weight", 90)]
+    assert (control.mean_points, control.min_points, control.max_points) == pytest.approx(
+        (44.0, 35.0, 54.0))
+    assert (control.seeds, control.seeds_above_zero) == (3, 3)
+    recipe = table.loc[("l1 - adam", "l1", "weight", 90)]  # l1 has seed 0 only: one pair.
+    assert recipe.mean_points == pytest.approx(38.0) and recipe.seeds == 1
+    assert ("global - weight", "adam", "global", 90) not in table.index  # No global rows.
+
+
 def test_aggregate_gives_mean_std_min_max_over_seeds():
     table = aggregate.aggregate_seeds(_results()).set_index(aggregate.GROUP_KEYS)
     row = table.loc[("adam", "weight", "magnitude", "all", 90)]
     assert row.accuracy_mean == pytest.approx(0.60)
     assert row.accuracy_std == pytest.approx(0.10)  # Sample std of 0.5, 0.7, 0.6.
     assert (row.accuracy_min, row.accuracy_max) == pytest.approx((0.50, 0.70))
+    assert row.validation_accuracy_mean == pytest.approx(0.62)
     assert row.sparsity == pytest.approx(0.899)
     assert row.dead_units == pytest.approx(1.0)
     assert (row.seeds, row.runs) == (3, 3)

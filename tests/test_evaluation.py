@@ -29,8 +29,9 @@ def _sparsity(masked):
 def test_every_row_matches_the_plainly_masked_network(network_and_data):
     weights, images, labels = network_and_data
     k_list = [0, 50, 90, 99]
+    validation = images[100:200], labels[:100]  # Other images' labels: about 0.1.
     table = evaluation.accuracy_table(weights, images, labels, k_list, random_draws=2,
-                                      random_seed=5)
+                                      random_seed=5, validation=validation)
     # Per method and k: magnitude, 2 random draws and, but for global, 2 single layers.
     assert len(table) == 2 * len(k_list) * 5 + len(k_list) * 3
     assert list(table.columns) == list(evaluation.COLUMNS)
@@ -39,6 +40,8 @@ def test_every_row_matches_the_plainly_masked_network(network_and_data):
         layer = None if row.scope == "all" else int(row.scope[1:]) - 1
         masked = pruning.prune(weights, row.method, row.k, generator, layer)
         assert row.accuracy == pytest.approx(_accuracy(masked, images, labels)), row
+        assert row.validation_accuracy == pytest.approx(
+            _accuracy(masked, *validation)), row
         assert row.sparsity == pytest.approx(_sparsity(masked)), row
         network = compact.compact(masked)  # What the prune stage would keep.
         assert (row.kept_weights, row.compact_weights) == (network.num_nonzero(),
@@ -51,15 +54,18 @@ def test_every_row_matches_the_plainly_masked_network(network_and_data):
 def test_magnitude_results_keep_magnitude_pruning_of_every_matrix(network_and_data):
     weights, images, labels = network_and_data
     table = evaluation.accuracy_table(weights, images, labels, [0, 50, 90], random_draws=1,
-                                      random_seed=0)
+                                      random_seed=0, validation=(images, labels))
     summary = evaluation.magnitude_results(table)
     assert list(summary) == ["dense", "weight", "unit", "global"]
-    assert summary["dense"]["accuracy"] == pytest.approx(0.9)
+    assert summary["dense"] == pytest.approx({"accuracy": 0.9, "validation_accuracy": 0.9})
     assert list(summary["unit"]) == ["k0", "k50", "k90"]
     chosen = table[(table.method == "unit") & (table.k == 90) & (table.control == "magnitude")
                    & (table.scope == "all")].iloc[0]
     assert summary["unit"]["k90"] == {"k": 90, "accuracy": chosen.accuracy,
+                                      "validation_accuracy": chosen.validation_accuracy,
                                       "sparsity": chosen.sparsity}
+    without = evaluation.accuracy_table(weights, images, labels, [0], random_draws=0)
+    assert evaluation.magnitude_results(without)["dense"]["validation_accuracy"] is None
 
 
 def test_random_draws_differ_and_repeat_for_a_seed(network_and_data):

@@ -49,7 +49,7 @@ def train_md5s(workspace):
     stages = yaml.safe_load((workspace / "dvc.lock").read_text())["stages"]
     return {out["path"]: out["md5"] for name, stage in stages.items()
             if name.startswith("train@") for out in stage["outs"]
-            if out["path"].startswith("models/")}
+            if out["path"].startswith(("models/", "results/"))}
 
 
 @pytest.fixture(scope="module")

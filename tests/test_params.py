@@ -53,6 +53,8 @@ def test_the_repository_params_are_valid_and_typed(document):
     ("train", "batch_size", 0, "an integer >= 1"),
     ("train", "limit", 0, "null or an integer from 1 to 60000"),
     ("train", "limit", 60001, "null or an integer from 1 to 60000"),
+    ("train", "limit", 59000, "null or at most 55000, the training images left after the 5000"),
+    ("train", "validation", 0, "an integer from 1 to 30000"),
     ("train", "device", "tpu", "auto, cpu, cuda or cuda:N"),
     ("train", "num_threads", 0, "null or an integer >= 1"),
     ("benchmark", "batch_sizes", [0, 256], "0 is not"),
@@ -211,12 +213,17 @@ def test_recipes_fill_defaults_and_every_problem_is_listed(document):
     assert training.Recipe(**recipes["l1"].model_dump()) == training.Recipe(l1=1e-5)
     assert recipes["sgd"].momentum == 0.9
     document["train"]["recipes"] = {"l1": {"l1": -1e-5}, "group": {"group_lasso": 1e-4, "l3": 1},
-                                    "bad": 3}
+                                    "bad": 3, "sgd": {"optimizer": "sgd", "adam_eps": 1e-7},
+                                    "big": {"init": "he", "batch_size": 0}}
     with pytest.raises(params.ParamsError) as caught:
         params.parse_params(document, ["train"])
     assert str(caught.value).splitlines()[1:] == [
         "  train.recipes.l1.l1: got -1e-05; allowed: a number >= 0 (0 is off)",
         "  train.recipes.group.l3: unknown field; allowed: optimizer, lr, momentum, schedule, l1, "
-        "group_lasso, penalty_warmup",
+        "group_lasso, penalty_warmup, adam_eps, init, batch_size",
         "  train.recipes.bad: expected a mapping of fields (optimizer, lr, momentum, schedule, l1, "
-        "group_lasso, penalty_warmup), got 3"]
+        "group_lasso, penalty_warmup, adam_eps, init, batch_size), got 3",
+        "  train.recipes.sgd.adam_eps: got 1e-07; allowed: only with optimizer adam",
+        "  train.recipes.big.init: got 'he'; allowed: pytorch or glorot",
+        "  train.recipes.big.batch_size: got 0; allowed: null (train.batch_size) or an integer "
+        ">= 1"]

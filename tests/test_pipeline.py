@@ -105,7 +105,7 @@ def test_repro_builds_every_output(workspace):
     assert [tuple(weight.shape) for weight in state.values()] == [(32, 784), (16, 32), (10, 16)]
     for recipe in ("adam", "l1"):
         assert sorted(path.name for path in (workspace / f"models/{recipe}/pruned").iterdir()) == [
-            "file_sizes.csv", *[f"{method}_k{k}.pt" for method in ("global", "unit", "weight")
+            *[f"{method}_k{k}.pt" for method in ("global", "unit", "weight")
                                 for k in (0, 50, 90)]]
     # Zeros over all weights (the unpruned final 10x16 matrix included), counted exactly.
     total = 32 * 784 + 16 * 32 + 10 * 16
@@ -114,14 +114,13 @@ def test_repro_builds_every_output(workspace):
         "unit": (count(90, 32) * 784 + count(90, 16) * 32) / total,
         "global": count(90, 32 * 784 + 16 * 32) / total,
     }
-    evaluations = {name: read_json(workspace, f"models/{name.replace('-', '/seed')}/"
+    evaluations = {name: read_json(workspace, f"results/{name.replace('-', '/seed')}/"
                                    "evaluate.json") for name in NETWORKS}
     for evaluation in evaluations.values():
         assert list(evaluation) == ["dense", "weight", "unit", "global"]
         for method in ("weight", "unit", "global"):
             assert list(evaluation[method]) == ["k0", "k50", "k90"]
-            assert evaluation[method]["k0"] == {"k": 0, "accuracy": evaluation["dense"]["accuracy"],
-                                                "sparsity": 0.0}
+            assert evaluation[method]["k0"] == {"k": 0, **evaluation["dense"], "sparsity": 0.0}
             assert evaluation[method]["k90"]["sparsity"] == pytest.approx(
                 expected_sparsity_k90[method], abs=1e-12)
     headline = read_json(workspace, "metrics/accuracy.json")
@@ -237,11 +236,15 @@ def test_removing_a_seed_leaves_nothing_stale(workspace):
     result = dvc(workspace, "repro")
     assert stages_run(result) == ["summarize"]  # plot finds its inputs in the run-cache.
     assert stages_restored(result) == ["check_params", "plot"]
-    assert (workspace / "models/adam/seed2/sweep.csv").is_file()  # Still on disk, unread.
+    # The removed seed's network stays on disk; its results go, so that summarize's deps
+    # (results/) are those of the configured networks and a clone with only them agrees.
+    assert (workspace / "models/adam/seed2/dense.pt").is_file()
+    assert not (workspace / "results/adam/seed2").exists()
+    assert "removed results/adam/seed2" in result.stderr + result.stdout
     assert (pd.read_csv(workspace / "plots/accuracy/unit.csv")["seeds"] == 2).all()
     summary = pd.read_csv(workspace / "plots/summary.csv").set_index("recipe")
     assert summary.loc["adam", "dense_mean"] == pytest.approx(100 * sum(
-        read_json(workspace, f"models/adam/seed{seed}/evaluate.json")["dense"]["accuracy"]
+        read_json(workspace, f"results/adam/seed{seed}/evaluate.json")["dense"]["accuracy"]
         for seed in (0, 1)) / 2, abs=0.01)
 
 
@@ -250,7 +253,7 @@ def test_changing_k_list_reruns_pruning_but_not_training(workspace):
                  "benchmark.k_list=[0,90]")
     assert not any(stage.startswith(("train", "download")) for stage in stages_run(result))
     assert "prune@l1" in stages_run(result) and "evaluate@adam-1" in stages_run(result)
-    assert list(read_json(workspace, "models/adam/seed0/evaluate.json")["weight"]) == ["k0",
+    assert list(read_json(workspace, "results/adam/seed0/evaluate.json")["weight"]) == ["k0",
                                                                                         "k90"]
     assert "prune.k_list" in dvc(workspace, "params", "diff").stdout
 
@@ -300,7 +303,7 @@ def test_run_cache_restores_earlier_params_without_running(workspace):
 def test_bad_params_fail_before_work_and_say_how_to_restore(workspace):
     dvc(workspace, "checkout", "--force")
     run(workspace, "git", "checkout", "--", ".")
-    sweep = workspace / "models/adam/seed0/sweep.csv"
+    sweep = workspace / "results/adam/seed0/sweep.csv"
     kept = sweep.read_bytes()
     result, output = repro_with_params(workspace, "k_list:\n  - 0\n", "k_list:\n  - 150\n",
                                        "evaluate@adam-0")
@@ -318,11 +321,11 @@ def test_a_failed_summarize_names_the_commands_that_restore_its_outputs(workspac
     dvc(workspace, "checkout", "--force")
     run(workspace, "git", "checkout", "--", ".")
     metrics = (workspace / "metrics/accuracy.json").read_bytes()
-    table = workspace / "models/adam/benchmark.csv"
+    table = workspace / "results/adam/benchmark.csv"
     table.unlink()
     result = dvc(workspace, "repro", "--single-item", "summarize", check=False)
     output = result.stderr + result.stdout
-    assert result.returncode != 0 and "models/adam/benchmark.csv not found" in output
+    assert result.returncode != 0 and "results/adam/benchmark.csv not found" in output
     assert not (workspace / "metrics/accuracy.json").exists()  # DVC removed the outputs.
     commands = re.findall(r"'((?:git|dvc) checkout [^']+)'", output)
     assert [command.split()[0] for command in commands] == ["git", "dvc"], output
@@ -360,6 +363,17 @@ def test_forced_rerun_reproduces_models_and_results_exactly(workspace):
 
 
 def test_a_fresh_clone_pulls_the_results_from_a_remote(workspace, tmp_path):
+    # A seed added, run and taken out again leaves files no stage owns in the workspace; they
+    # must not change any stage's deps, or the clone below would differ.
+    params_path = workspace / "params.yaml"
+    document = yaml.safe_load(params_path.read_text())
+    seeds = document["train"]["seeds"]
+    for trial in ([*seeds, 5], seeds):
+        document["train"]["seeds"] = trial
+        params_path.write_text(yaml.safe_dump(document, sort_keys=False))
+        dvc(workspace, "repro")
+    assert (workspace / "models/adam/seed5/dense.pt").is_file()
+    assert not (workspace / "results/adam/seed5").exists()
     dvc(workspace, "remote", "add", "-d", "shared", str(tmp_path / "remote"))
     commit_all(workspace, "results and remote")
     dvc(workspace, "push")
@@ -369,4 +383,5 @@ def test_a_fresh_clone_pulls_the_results_from_a_remote(workspace, tmp_path):
     for path in ("models/adam/seed0/dense.pt", "models/l1/pruned/unit_k90.pt",
                  "logs/train/l1/seed1.json"):
         assert (clone / path).read_bytes() == (workspace / path).read_bytes()
+    assert "up to date" in dvc(clone, "status").stdout
     assert stages_run(dvc(clone, "repro")) == []

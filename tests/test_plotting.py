@@ -80,6 +80,7 @@ def test_weights_chart_draws_a_histogram_and_the_mass_removed_per_matrix():
 def test_recipe_training_chart_has_a_line_per_recipe():
     history = pd.DataFrame([{"recipe": recipe, "seed": seed, "epoch": epoch,
                              "train_loss": 1 / epoch, "test_accuracy": 0.8 + seed / 100,
+                             "validation_accuracy": 0.7,
                              "train_accuracy": 0.9, "test_loss": 0.5}
                             for recipe in ("adam", "sgd") for seed in (0, 1)
                             for epoch in (1, 2)])
@@ -87,6 +88,10 @@ def test_recipe_training_chart_has_a_line_per_recipe():
     loss_axes, accuracy_axes = figure.axes
     assert [text.get_text() for text in accuracy_axes.get_legend().get_texts()] == ["adam", "sgd"]
     assert list(accuracy_axes.get_lines()[0].get_ydata()) == pytest.approx([80.5, 80.5])
+    validation = accuracy_axes.get_lines()[1]
+    assert validation.get_linestyle() == "--"
+    assert list(validation.get_ydata()) == pytest.approx([70, 70])
+    assert accuracy_axes.get_title() == "Test accuracy, validation dashed"
     assert accuracy_axes.get_ylabel() == "Accuracy (%)" and loss_axes.get_xlabel() == "Epoch"
 
 

@@ -33,8 +33,9 @@ def test_loaded_network_gives_the_masked_logits(saved, tmp_path, plan, batch_siz
     torch.testing.assert_close(logits / scale, reference / scale, rtol=0, atol=1e-5)
 
 
-def test_plan_comes_from_the_benchmark_table_at_the_nearest_batch_size(saved, tmp_path):
-    table = tmp_path / "all.csv"
+def test_plan_comes_from_the_benchmark_table_at_the_nearest_batch_size(saved, tmp_path, caplog):
+    table = tmp_path / "results" / "adam" / "benchmark.csv"  # Where the benchmark stage puts it.
+    table.parent.mkdir(parents=True)
     # Three runs: mkl_csr wins one at batch 1, kernel has the smaller median there.
     rows = [{"run": run, "method": "weight", "k": 90, "batch_size": batch, "plan": plan,
              "formats": "csr", "median_ms": milliseconds, "speedup_vs_dense": 1 / milliseconds,
@@ -49,7 +50,12 @@ def test_plan_comes_from_the_benchmark_table_at_the_nearest_batch_size(saved, tm
     assert serving.fastest_plan(table, "weight", 90, 64) == "mkl_csr"
     assert serving.fastest_plan(table, "unit", 90, 1) is None
     assert serving.fastest_plan(tmp_path / "none.csv", "weight", 90, 1) is None
-    assert callable(serving.load(saved[0], batch_size=300, table=table))
+    artifact = tmp_path / "models" / "adam" / "pruned" / "weight_k90.pt"
+    artifact.parent.mkdir(parents=True)
+    artifact.write_bytes(saved[0].read_bytes())
+    with caplog.at_level("INFO"):
+        assert callable(serving.load(artifact, batch_size=4))  # Its recipe's table, found.
+    assert "serving plan kernel" in caplog.text
 
 
 def test_bad_plans_and_files_are_rejected(saved, tmp_path):

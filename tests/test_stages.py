@@ -30,7 +30,7 @@ def trained(tmp_path_factory):
 
 
 def snapshot(workspace):
-    outputs = ["models/adam/seed0/dense.pt", "models/adam/seed0/history.csv",
+    outputs = ["models/adam/seed0/dense.pt", "results/adam/seed0/history.csv",
                "logs/train/adam/seed0.json"]
     return {name: (workspace / name).read_bytes() for name in outputs}
 
@@ -108,7 +108,7 @@ def test_swapped_artifact_is_refused_before_any_timing(trained):
     assert result.returncode != 0
     assert "weight_k90.pt holds unit pruning at k=90, expected weight at k=90" in result.stderr
     assert "dvc repro prune" in result.stderr and "Traceback" not in result.stderr
-    assert not (trained / "models" / "adam" / "benchmark.csv").exists()
+    assert not (trained / "results" / "adam" / "benchmark.csv").exists()
 
 
 def test_model_of_another_architecture_is_refused_clearly(trained):
@@ -130,7 +130,7 @@ def test_a_recipe_or_seed_not_in_params_is_refused(trained):
 def test_summarize_names_a_missing_network_table(trained):
     result = run_stage(trained, "summarize")
     assert result.returncode != 0
-    assert "models/adam/seed0/sweep.csv not found; run the stage that writes it" in (
+    assert "results/adam/seed0/sweep.csv not found; run the stage that writes it" in (
         result.stderr)
     assert "Traceback" not in result.stderr
 

@@ -44,8 +44,9 @@ def _tiny_split(seed, count=64):
 def _train(seed):
     training.make_deterministic(seed, num_threads=None)
     network = model.MLP([32, 16])
-    history = list(training.fit(network, _tiny_split(0), _tiny_split(1), epochs=2,
-                                batch_size=16, recipe=training.Recipe(lr=1e-2), seed=seed))
+    history = list(training.fit(network, _tiny_split(0), _tiny_split(1), _tiny_split(2),
+                                epochs=2, batch_size=16, recipe=training.Recipe(lr=1e-2),
+                                seed=seed))
     return [weight.detach().clone() for weight in network.weights()], history
 
 
@@ -64,10 +65,11 @@ def test_training_reduces_the_loss_on_learnable_data():
     images = 0.1 * torch.rand(256, 784)
     images[torch.arange(256), labels] += 1.0  # Pixel `label` is lit: a rule it can learn.
     split = data.Split(images, labels)
-    history = list(training.fit(model.MLP([64]), split, split, epochs=5, batch_size=32,
-                                recipe=training.Recipe(lr=1e-2), seed=0))
+    history = list(training.fit(model.MLP([64]), split, split, _tiny_split(1), epochs=5,
+                                batch_size=32, recipe=training.Recipe(lr=1e-2), seed=0))
     assert history[-1].train_loss < history[0].train_loss
-    assert history[-1].test_accuracy > 0.9
+    assert history[-1].validation_accuracy > 0.9  # The learnable split ...
+    assert history[-1].test_accuracy < 0.5  # ... and random labels: each split measured.
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -131,8 +133,8 @@ def test_l1_and_group_lasso_shrink_what_they_penalise():
     def train(recipe):
         training.make_deterministic(0, num_threads=None)
         network = model.MLP([32, 16])
-        for _ in training.fit(network, _tiny_split(0), _tiny_split(1), epochs=3, batch_size=16,
-                              recipe=recipe, seed=0):
+        for _ in training.fit(network, _tiny_split(0), _tiny_split(1), _tiny_split(2), epochs=3,
+                              batch_size=16, recipe=recipe, seed=0):
             pass  # Each epoch runs when its result is asked for.
         return network.weights()
 
@@ -159,14 +161,41 @@ def test_fit_yields_each_epoch_when_asked_and_reports_progress_per_batch():
     network = model.MLP([16])
     before = [weight.detach().clone() for weight in network.weights()]
     samples = []
-    epochs = training.fit(network, _tiny_split(0, count=40), _tiny_split(1), epochs=2,
-                          batch_size=16, recipe=training.Recipe(lr=1e-2), seed=0,
+    epochs = training.fit(network, _tiny_split(0, count=40), _tiny_split(1), _tiny_split(2),
+                          epochs=2, batch_size=16, recipe=training.Recipe(lr=1e-2), seed=0,
                           progress=samples.append)
     assert all(torch.equal(a, b) for a, b in zip(before, network.weights(), strict=True))
     assert next(epochs).epoch == 1
     assert samples == [16, 16, 8]  # One call per batch with its sample count.
     assert [result.epoch for result in epochs] == [2]
     assert sum(samples) == 80
+
+
+def test_a_recipe_batch_size_overrides_the_shared_one():
+    samples = []
+    for _ in training.fit(model.MLP([16]), _tiny_split(0, count=40), _tiny_split(1),
+                          _tiny_split(2), epochs=1, batch_size=16,
+                          recipe=training.Recipe(lr=1e-2, batch_size=32), seed=0,
+                          progress=samples.append):
+        pass
+    assert samples == [32, 8]
+
+
+def test_glorot_initialisation_draws_within_its_wider_bound():
+    torch.manual_seed(0)
+    network = model.MLP([1000])
+    pytorch_bound = 1 / 784 ** 0.5
+    assert network.weights()[0].abs().max() <= pytorch_bound
+    training.initialize(network.weights(), "glorot")
+    glorot_bound = (6 / (784 + 1000)) ** 0.5
+    largest = float(network.weights()[0].detach().abs().max())
+    assert pytorch_bound < 0.99 * glorot_bound < largest <= glorot_bound
+
+
+def test_adam_eps_follows_the_recipe():
+    optimizer, _ = training.make_optimizer([torch.nn.Parameter(torch.ones(2))],
+                                           training.Recipe(adam_eps=1e-7), total_steps=1)
+    assert optimizer.param_groups[0]["eps"] == 1e-7
 
 
 def test_matmul_floor_leaves_the_training_random_state_alone():

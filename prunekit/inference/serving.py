@@ -5,8 +5,8 @@
     >>> logits = predict(images)  # float32 (batch, 784) -> (batch, 10)
 
 The plan is the fastest one the benchmark stage measured for that network at the measured
-batch size nearest to ``batch_size`` (from its recipe's ``benchmark.csv``, beside the
-``pruned`` folder), or the one ``plan=`` names. A masked plan (the full-size network) is
+batch size nearest to ``batch_size`` (from ``results/<recipe>/benchmark.csv``), or the one
+``plan=`` names. A masked plan (the full-size network) is
 served by its compact counterpart, which computes the same logits with the dead neurons left out.
 """
 
@@ -63,7 +63,7 @@ def load(path: str | pathlib.Path, batch_size: int = 1, plan: str | None = None,
             the benchmark measured (:func:`fastest_plan`), else :data:`DEFAULT_PLAN`.
         num_threads: Threads the plan may use (PyTorch plans use PyTorch's setting).
         table: The benchmark table to pick the plan from; None: the recipe's
-            ``benchmark.csv``, two folders up from ``path``.
+            ``results/<recipe>/benchmark.csv`` beside the ``models`` folder of ``path``.
 
     Returns:
         A function from float32 images (batch, 784) to logits (batch, 10); call it under
@@ -76,7 +76,7 @@ def load(path: str | pathlib.Path, batch_size: int = 1, plan: str | None = None,
     """
     network, method, k = artifacts.read_compact(path)
     if table is None:
-        table = pathlib.Path(path).parent.parent / layout.BENCHMARK_FILE
+        table = layout.benchmark_table_of_artifact(pathlib.Path(path))
     chosen = plan or fastest_plan(table, method, k, batch_size) or DEFAULT_PLAN
     chosen = COMPACT_COUNTERPART.get(chosen, chosen)
     available = plans.compact_plans(network, num_threads)
