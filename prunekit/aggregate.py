@@ -368,3 +368,44 @@ def speed_markdown(rows: pd.DataFrame, cases: Mapping[str, Sequence[float]],
                              f"{speedup(row, 'speedup_vs_fastest_dense')} "
                              f"({row['fastest_dense_plan']}) |")
     return "\n".join(lines) + "\n"
+
+
+def paired_markdown(table: pd.DataFrame, rows: Sequence[tuple[str, str, str, float]]) -> str:
+    """Writes chosen rows of :func:`paired_differences` as a Markdown table for the README.
+
+    ``rows`` are ``(comparison, recipe, method, k)``. Points to 1 decimal: the mean difference
+    ± its sample std over seeds, the smallest and largest seed's, and how many are above 0.
+    """
+    indexed = table.set_index(["comparison", "recipe", "method", "k"])
+    lines = ["| comparison | recipe | pruned | difference (points) | seeds: range | above 0 |",
+             "|---|---|---|---:|---:|---:|"]
+    for comparison, recipe, method, k in rows:
+        row = indexed.loc[(comparison, recipe, method, k)]
+        lines.append(f"| {comparison.replace(' - ', ' − ')} | {recipe} | {method} "
+                     f"{names.k_label(k)} | {row['mean_points']:+.1f} ± {row['std_points']:.1f} | "
+                     f"{row['min_points']:+.1f} to {row['max_points']:+.1f} | "
+                     f"{int(row['seeds_above_zero'])} of {int(row['seeds'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def k_markdown(curves: Mapping[str, pd.DataFrame], value: str = "accuracy") -> str:
+    """Writes curves side by side as a Markdown table for the docs, a row per k of the first.
+
+    Each curve (a table of this module's, one row per ``k``) becomes a column under its label:
+    ``accuracy`` as percent ``mean ± std`` to 1 decimal, any other column as a whole number; a
+    k the curve lacks is ``–``.
+    """
+    lines = ["| k | " + " | ".join(curves) + " |", "|---:|" + "---:|" * len(curves)]
+    for k in next(iter(curves.values()))["k"]:
+        cells = []
+        for curve in curves.values():
+            row = curve[curve["k"] == k].to_dict("records")
+            if not row:
+                cells.append("–")
+            elif value == "accuracy":
+                cells.append(f"{100 * row[0]['accuracy_mean']:.1f} ± "
+                             f"{100 * row[0]['accuracy_std']:.1f}")
+            else:
+                cells.append(f"{row[0][value]:,.0f}")
+        lines.append(f"| {k:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

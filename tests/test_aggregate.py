@@ -51,6 +51,24 @@ def test_paired_differences_compare_variants_of_the_same_seed():
     assert ("global - weight", "adam", "global", 90) not in table.index  # No global rows.
 
 
+def test_paired_markdown_rounds_each_chosen_row_once():
+    table = aggregate.paired_differences(_results(), "adam")
+    markdown = aggregate.paired_markdown(table, [("magnitude - random", "adam", "weight", 90)])
+    assert markdown.splitlines()[2] == (
+        "| magnitude − random | adam | weight k90 | +44.0 ± 9.5 | +35.0 to +54.0 | 3 of 3 |")
+
+
+def test_k_markdown_lays_curves_side_by_side_a_row_per_k():
+    aggregated = aggregate.aggregate_seeds(_results())
+    magnitude = aggregate.accuracy_curves(aggregated, "weight")
+    curves = {"adam": magnitude[(magnitude.recipe == "adam") & (magnitude.control == "magnitude")],
+              "l1": magnitude[(magnitude.recipe == "l1") & (magnitude.control == "magnitude")]}
+    assert aggregate.k_markdown(curves).splitlines() == [
+        "| k | adam | l1 |", "|---:|---:|---:|", "| 0 | 89.0 ± 1.0 | – |",
+        "| 90 | 60.0 ± 10.0 | 88.0 ± 0.0 |"]
+    assert aggregate.k_markdown(curves, "dead_units").splitlines()[3] == "| 90 | 1 | 7 |"
+
+
 def test_aggregate_gives_mean_std_min_max_over_seeds():
     table = aggregate.aggregate_seeds(_results()).set_index(aggregate.GROUP_KEYS)
     row = table.loc[("adam", "weight", "magnitude", "all", 90)]
