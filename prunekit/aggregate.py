@@ -54,17 +54,20 @@ def combine_runs(rows: pd.DataFrame) -> pd.DataFrame:
     """Reduces benchmark rows of several ``run``s to one row per case and plan.
 
     Timings and speed-ups become their median over the runs, with each speed-up's smallest
-    and largest run beside it (``<speed-up>_min``, ``_max``); ``runs`` counts them. Each case's
-    fastest plan is then the one of smallest median time, and its fastest dense plan the one
-    the runs named most often. Rows without a ``run`` column count as one run.
+    and largest run beside it (``<speed-up>_min``, ``_max``), and the rounds' intervals their
+    envelope (the lowest ``speedup_low``, the highest ``speedup_high``, where the rows have
+    them); ``runs`` counts them. Each case's fastest plan is then the one of smallest median
+    time, and its fastest dense plan the one the runs named most often. Rows without a ``run``
+    column count as one run.
     """
     rows = rows if "run" in rows else rows.assign(run=1)
     case = [key for key in CASE if key in rows]
     keys = [*case, "plan"]
     numbers = [column for column in rows.select_dtypes("number").columns
                if column not in (*keys, "run")]
+    envelope = {"speedup_low": "min", "speedup_high": "max"}
     combined = rows.groupby(keys, sort=False).agg(
-        **{column: (column, "median") for column in numbers},
+        **{column: (column, envelope.get(column, "median")) for column in numbers},
         **{f"{speedup}_{end}": (speedup, end) for speedup in SPEEDUPS for end in ("min", "max")},
         runs=("run", "nunique"), formats=("formats", "first"),
         fastest_dense_plan=("fastest_dense_plan", lambda plans: plans.mode().iloc[0]),
@@ -346,7 +349,9 @@ def speed_markdown(rows: pd.DataFrame, cases: Mapping[str, Sequence[float]],
     """Writes the fastest plan of each case as the README's Markdown speed table.
 
     ``rows`` are one recipe's :func:`combine_runs` rows. Speed-ups are the median over the
-    runs, ``×`` to 1 decimal, with the smallest and largest run in brackets where they differ.
+    runs, ``×`` to 1 decimal, with the smallest and largest run in brackets where they differ;
+    the speed-up over the fastest dense plan also with the envelope of the runs' 95 % intervals
+    from the rounds.
     """
     pairs = case_pairs(cases)
     fastest = fastest_at(rows, pairs, batch_sizes)
@@ -356,8 +361,8 @@ def speed_markdown(rows: pd.DataFrame, cases: Mapping[str, Sequence[float]],
         spread = f" ({low}–{high})" if low != high else ""
         return f"{row[name]:.1f}×{spread}"
 
-    lines = ["| case | batch | fastest plan | median | × torch dense | × fastest dense |",
-             "|---|---:|---|---:|---:|---:|"]
+    lines = ["| case | batch | fastest plan | median | × torch dense | × fastest dense | "
+             "95 % interval |", "|---|---:|---|---:|---:|---:|---:|"]
     for method, k in pairs:
         for batch_size in batch_sizes:
             chosen = fastest[(fastest["method"] == method) & (fastest["k"] == k)
@@ -366,7 +371,8 @@ def speed_markdown(rows: pd.DataFrame, cases: Mapping[str, Sequence[float]],
                 lines.append(f"| {method} {names.k_label(k)} | {batch_size} | {row['plan']} | "
                              f"{row['median_ms']:.3f} ms | {speedup(row, 'speedup_vs_dense')} | "
                              f"{speedup(row, 'speedup_vs_fastest_dense')} "
-                             f"({row['fastest_dense_plan']}) |")
+                             f"({row['fastest_dense_plan']}) | "
+                             f"{row['speedup_low']:.1f}–{row['speedup_high']:.1f}× |")
     return "\n".join(lines) + "\n"
 
 

@@ -3,7 +3,6 @@
 import logging
 import os
 import pathlib
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,11 +14,11 @@ os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
 import onnxruntime  # noqa: E402
 import torch  # noqa: E402
-import tqdm  # noqa: E402
 
 from prunekit import (  # noqa: E402
     artifacts,
     cli,
+    compact,
     data,
     files,
     layout,
@@ -39,7 +38,10 @@ CHECK_BATCH = 64  # Test images on which every plan is checked against the maske
 def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib.Path],
             images: torch.Tensor, hidden_sizes: Sequence[int], batch_sizes: Sequence[int],
             policy: timing.TimingPolicy, num_threads: int) -> list[dict[str, Any]]:
-    """Checks and times every plan of every pruned network on test images.
+    """Checks every plan of every pruned network on test images, then times them together.
+
+    The dense plans of the unpruned network are the reference every case divides by, timed in
+    the same rounds (:func:`benchmarking.benchmark_networks`).
 
     Args:
         dense_model: The dense checkpoint the networks were pruned from.
@@ -51,7 +53,7 @@ def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib
         num_threads: Threads of every plan.
 
     Returns:
-        The rows of :func:`benchmarking.benchmark_network`, network by network.
+        The rows of :func:`benchmarking.benchmark_networks`.
 
     Raises:
         artifacts.ArtifactError: If a compact artifact is missing or not the expected one.
@@ -60,28 +62,31 @@ def measure(dense_model: pathlib.Path, paths: Mapping[tuple[str, float], pathlib
             rounding.
     """
     sizes = model.layer_sizes(hidden_sizes)
-    networks = {(method, k): artifacts.load_compact(path, sizes, method, k)
-                for (method, k), path in paths.items()}  # All checked before any timing.
+    compact_networks = {(method, k): artifacts.load_compact(path, sizes, method, k)
+                        for (method, k), path in paths.items()}  # All checked first.
     dense_weights = artifacts.load_weights(dense_model, hidden_sizes)
     torch.set_num_threads(num_threads)
     check_images = images[:CHECK_BATCH]
-    rows = []
     with torch.inference_mode():
-        for (method, k), network in tqdm.tqdm(networks.items(), desc="benchmark",
-                                                    unit="network",
-                                                    disable=not sys.stderr.isatty()):
+        reference = {name: plan for name, plan in plans.build_plans(
+            dense_weights, compact.compact(dense_weights), num_threads=num_threads).items()
+                     if name in (plans.BASELINE, *plans.DENSE_PLANS)}
+        plans.verify_plans(reference, check_images)
+        networks = []
+        for (method, k), network in compact_networks.items():
             masked = pruning.prune(dense_weights, method, k)
             candidates = plans.build_plans(masked, network, num_threads=num_threads)
             plans.verify_plans(candidates, check_images)
-            case = benchmarking.describe_case(method, k, masked, network)
-            del masked  # Only the baseline plans keep the masked matrices from here on.
-            case_rows = benchmarking.benchmark_network(candidates, case, images, batch_sizes,
-                                                       policy, SEED)
-            rows.extend(case_rows)
-            logger.info("%s k=%g: fastest %s", method, k, ", ".join(
-                f"batch {row['batch_size']} {row['plan']} {row['speedup_vs_dense']:.2f}x "
-                f"({row['speedup_vs_fastest_dense']:.2f}x over {row['fastest_dense_plan']})"
-                for row in case_rows if row["is_fastest"]))
+            networks.append((benchmarking.describe_case(method, k, masked, network),
+                             candidates))
+        rows = benchmarking.benchmark_networks(networks, reference, images, batch_sizes,
+                                               policy, SEED)
+    for row in rows:
+        if row["is_fastest"]:
+            logger.info("%s k=%g, batch %d: fastest %s %.2fx over %s (%.2f-%.2fx)",
+                        row["method"], row["k"], row["batch_size"], row["plan"],
+                        row["speedup_vs_fastest_dense"], row["fastest_dense_plan"],
+                        row["speedup_low"], row["speedup_high"])
     return rows
 
 

@@ -119,7 +119,7 @@ TINY_PARAMS = {
                                                   "l1": 1.0e-4}}},
     "prune": {"k_list": [0, 50, 90], "random_draws": 1},
     "benchmark": {"batch_sizes": [1, 256], "k_list": [0, 50, 90], "rounds": 2,
-                  "block_seconds": 0.005},
+                  "block_seconds": 0.005, "runs": 1},
     "plot": {"dpi": 40},
 }
 needs_fashion_mnist = pytest.mark.skipif(

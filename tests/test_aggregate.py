@@ -205,6 +205,7 @@ def _run_rows():
         {"run": run, "recipe": "adam", "method": "weight", "k": 90, "sparsity_percent": 89.0,
          "batch_size": 256, "plan": plan, "formats": "csr", "median_ms": milliseconds,
          "speedup_vs_dense": 10 / milliseconds, "speedup_vs_fastest_dense": 5 / milliseconds,
+         "speedup_low": 4 / milliseconds, "speedup_high": 6 / milliseconds,
          "fastest_dense_plan": "masked_ort", "is_fastest": False}
         for plan, times in (("kernel", (1.0, 2.0, 1.25)), ("mkl_csr", (1.3, 1.0, 2.5)))
         for run, milliseconds in enumerate(times, start=1)])
@@ -216,6 +217,9 @@ def test_combining_runs_takes_medians_keeps_the_range_and_picks_the_fastest_agai
     assert combined.loc["kernel", "speedup_vs_dense"] == 8.0
     assert (combined.loc["kernel", "speedup_vs_dense_min"],
             combined.loc["kernel", "speedup_vs_dense_max"]) == (5.0, 10.0)
+    # The runs' intervals from the rounds: their envelope.
+    assert (combined.loc["kernel", "speedup_low"], combined.loc["kernel", "speedup_high"]) == (
+        2.0, 6.0)
     assert combined["is_fastest"].to_dict() == {"kernel": True, "mkl_csr": False}
     assert (combined["runs"] == 3).all()
 
@@ -224,5 +228,5 @@ def test_speed_markdown_gives_median_and_range_of_the_fastest_plan():
     table = aggregate.speed_markdown(aggregate.combine_runs(_run_rows()), {"weight": [90]},
                                      [1, 256])
     assert table.splitlines()[2] == ("| weight k90 | 256 | kernel | 1.250 ms | 8.0× (5.0–10.0) | "
-                                     "4.0× (2.5–5.0) (masked_ort) |")
+                                     "4.0× (2.5–5.0) (masked_ort) | 2.0–6.0× |")
     assert len(table.splitlines()) == 3  # Batch 1 was not measured.

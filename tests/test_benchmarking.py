@@ -48,8 +48,27 @@ def test_case_rows_compute_speedups_and_mark_one_fastest_plan():
     with pytest.raises(ValueError, match="baseline"):
         benchmarking.case_rows(case, {"compact_csr": [0.01]}, {"compact_csr": 1},
                                {"compact_csr": ("csr",)})
+    # A shared reference (the unpruned network's dense plans, same rounds) is the divisor.
+    shared = benchmarking.case_rows(case, {"compact_csr": [0.002, 0.004, 0.003]},
+                                    {"compact_csr": 100, "masked_dense": 1000},
+                                    {"compact_csr": ("csr",)},
+                                    reference={"masked_dense": [0.010, 0.012, 0.012],
+                                               "masked_ort": [0.008, 0.006, 0.009]})
+    assert shared[0]["dense_ms"] == 12.0 and shared[0]["fastest_dense_ms"] == 8.0
+    assert shared[0]["speedup_vs_fastest_dense"] == pytest.approx(8 / 3, abs=1e-4)
+    assert (shared[0]["speedup_low"], shared[0]["speedup_high"]) == (1.5, 4.0)  # Per round.
+    assert shared[0]["fraction_of_ideal"] == pytest.approx(8 / 3 / 10, abs=1e-4)
     with pytest.raises(ValueError, match="case lacks"):
         benchmarking.case_rows({"method": "weight"}, durations, {}, {})
+
+
+@pytest.mark.parametrize("count, trimmed, coverage", [(1, 1, 0.0), (7, 1, 1 - 2 / 128),
+                                                      (10, 2, 1 - 2 * 11 / 1024)])
+def test_median_interval_trims_order_statistics_to_the_coverage(count, trimmed, coverage):
+    values = [float(value) for value in range(count, 0, -1)]  # Unsorted on purpose.
+    low, high, covered = benchmarking.median_interval(values)
+    assert (low, high) == (trimmed, count + 1 - trimmed)
+    assert covered == pytest.approx(coverage)
 
 
 def test_describe_case_of_a_hand_built_network():
@@ -78,22 +97,27 @@ def tiny_rows(random_weights, random_images) -> list[dict]:
     dense = random_weights(mlp_shapes([16, 12]))
     images = random_images(5)  # Fewer than the largest batch: batch_of cycles through them.
     policy = timing.TimingPolicy(rounds=2, block_seconds=1e-4)
-    rows = []
+    networks = []
     with torch.inference_mode():
         for method in ("weight", "unit"):
             for percent in (0, 90):
                 masked = pruning.prune(dense, method, percent)
                 network = compact.compact(masked)
-                built = plans.build_plans(masked, network, num_threads=1)
-                case = benchmarking.describe_case(method, percent, masked, network)
-                rows.extend(benchmarking.benchmark_network(built, case, images, [1, 8],
-                                                           policy))
-    return rows
+                networks.append((benchmarking.describe_case(method, percent, masked, network),
+                                 plans.build_plans(masked, network, num_threads=1)))
+        reference = {name: plan for name, plan in plans.build_plans(
+            dense, compact.compact(dense), num_threads=1).items()
+                     if name in (plans.BASELINE, *plans.DENSE_PLANS)}
+        return benchmarking.benchmark_networks(networks, reference, images, [1, 8], policy)
 
 
-def test_benchmark_network_times_every_plan_at_every_batch_size(tiny_rows):
+def test_benchmark_networks_times_every_plan_at_every_batch_size(tiny_rows):
     assert all(tuple(row) == benchmarking.ROW_KEYS for row in tiny_rows)
     assert all(row["rounds"] == 2 and row["calls_per_block"] >= 1 for row in tiny_rows)
+    for batch_size in (1, 8):  # Every case divides by the same reference, timed once.
+        batch = [row for row in tiny_rows if row["batch_size"] == batch_size]
+        assert len({(row["dense_ms"], row["fastest_dense_ms"]) for row in batch}) == 1
+    assert all(row["speedup_low"] <= row["speedup_high"] for row in tiny_rows)
     cases = {(row["method"], row["k"], row["batch_size"]) for row in tiny_rows}
     assert len(cases) == 2 * 2 * 2
     for case in cases:

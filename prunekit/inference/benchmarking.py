@@ -1,8 +1,11 @@
 """Benchmark tables: every inference plan of a pruned network timed, as rows with speed-ups.
 
-One *case* is one pruned network (method, k) at one batch size; :mod:`prunekit.timing` times
-its plans and this module shapes the rows (median, spread, GFLOP/s, speed-ups over the masked
-dense network and over the fastest dense plan, fraction of the ideal speed-up).
+One *case* is one pruned network (method, k) at one batch size. :mod:`prunekit.timing` times
+the plans of every case of a network together with the dense plans of the unpruned network,
+the *reference*, in the same rounds, so every case divides by the same well-sampled baseline;
+this module shapes the rows (median, spread, GFLOP/s, speed-ups over the reference's torch
+dense plan and over its fastest dense plan with a 95 % interval from the rounds, fraction of
+the multiply-add ideal).
 """
 
 from __future__ import annotations
@@ -24,17 +27,48 @@ WARMUP_BATCH = 256
 
 ROW_KEYS = ("method", "k", "sparsity_percent", "batch_size", "plan", "formats", "median_ms",
             "q1_ms", "q3_ms", "iqr_ms", "min_ms", "max_ms", "rounds", "calls_per_block",
-            "multiply_adds", "gflops", "speedup_vs_dense", "speedup_vs_fastest_dense",
+            "multiply_adds", "gflops", "dense_ms", "fastest_dense_ms", "speedup_vs_dense",
+            "speedup_vs_fastest_dense", "speedup_low", "speedup_high", "interval_coverage",
             "fastest_dense_plan", "ideal_speedup", "nonzero_ideal_speedup",
             "fraction_of_ideal", "is_fastest")
+COVERAGE = 0.95  # Of the interval around speedup_vs_fastest_dense, where the rounds allow it.
 CASE_KEYS = ("method", "k", "sparsity_percent", "nonzero_ideal_speedup")
+
+
+def median_interval(values: Sequence[float], coverage: float = COVERAGE
+                    ) -> tuple[float, float, float]:
+    """A distribution-free interval for the median of ``values``, from order statistics.
+
+    The narrowest pair ``(x_(j), x_(n+1-j))`` of the sorted values whose chance of holding the
+    median is at least ``coverage`` (a binomial count with p = 1/2); with too few values for
+    that, the smallest and the largest.
+
+    Returns:
+        The low and high ends and the interval's coverage.
+
+    Raises:
+        ValueError: If ``values`` is empty.
+    """
+    if not values:
+        raise ValueError("no values to bound")
+    ordered, count = sorted(values), len(values)
+
+    def covered(trimmed: int) -> float:
+        """The chance that x_(trimmed) <= median <= x_(count + 1 - trimmed)."""
+        return 1 - 2 * sum(math.comb(count, below) for below in range(trimmed)) / 2 ** count
+
+    trimmed = 1
+    while 2 * (trimmed + 1) <= count and covered(trimmed + 1) >= coverage:
+        trimmed += 1
+    return ordered[trimmed - 1], ordered[count - trimmed], covered(trimmed)
 
 
 def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
               multiply_adds: Mapping[str, int], formats: Mapping[str, Sequence[str]],
               block_calls: Mapping[str, int] | None = None,
               baseline: str = plans.BASELINE,
-              dense_plans: Sequence[str] = plans.DENSE_PLANS) -> list[dict[str, Any]]:
+              dense_plans: Sequence[str] = plans.DENSE_PLANS,
+              reference: Mapping[str, Sequence[float]] | None = None) -> list[dict[str, Any]]:
     """Turns one case's timings into table rows, one per plan, with speed-ups.
 
     Args:
@@ -43,13 +77,19 @@ def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
         multiply_adds: Per plan, its multiply-adds per sample.
         formats: Per plan, the format (``dense``/``csr``) of each matrix.
         block_calls: Per plan, the timed calls per block (0 where unknown).
-        baseline: The plan ``speedup_vs_dense`` is relative to.
-        dense_plans: Other plans of the full-size masked network; the fastest of these and
-            the baseline is the reference of ``speedup_vs_fastest_dense``.
+        baseline: The dense plan ``speedup_vs_dense`` is relative to (PyTorch's).
+        dense_plans: The other dense plans; the fastest of these and the baseline is the
+            reference of ``speedup_vs_fastest_dense``.
+        reference: Per dense plan of the unpruned network, its seconds per call in the same
+            rounds as ``durations``; None takes the case's own dense plans.
 
     Returns:
-        Rows of :data:`ROW_KEYS`; ``is_fastest`` marks the smallest median, dense plans
-        included. ``gflops`` counts two operations per multiply-add.
+        Rows of :data:`ROW_KEYS`. ``dense_ms`` and ``fastest_dense_ms`` are the reference's
+        medians; ``speedup_low`` and ``speedup_high`` bound the median of the per-round ratios
+        of the fastest dense plan's time to the plan's (:func:`median_interval`, coverage
+        ``interval_coverage``); ``fraction_of_ideal`` is ``speedup_vs_fastest_dense`` over
+        the multiply-add ideal; ``is_fastest`` marks the smallest median, dense plans included;
+        ``gflops`` counts two operations per multiply-add.
 
     Raises:
         ValueError: If the baseline was not timed, a plan lacks its multiply-adds or formats,
@@ -58,21 +98,25 @@ def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
     missing_keys = [key for key in (*CASE_KEYS, "batch_size") if key not in case]
     if missing_keys:
         raise ValueError(f"case lacks {missing_keys}")
-    if baseline not in durations:
-        raise ValueError(f"baseline plan {baseline!r} was not timed; got {sorted(durations)}")
+    reference = durations if reference is None else reference
+    if baseline not in reference:
+        raise ValueError(f"baseline plan {baseline!r} was not timed; got {sorted(reference)}")
     missing = sorted(set(durations) - set(multiply_adds) | set(durations) - set(formats))
     if missing:
         raise ValueError(f"no multiply-add count or formats for plans {missing}")
     block_calls = block_calls or {}
     summaries = {plan: timing.spread(runs) for plan, runs in durations.items()}
+    dense_medians = {plan: timing.spread(reference[plan])["median_ms"]
+                     for plan in (baseline, *dense_plans) if plan in reference}
     fastest = min(summaries, key=lambda plan: summaries[plan]["median_ms"])
-    fastest_dense = min((plan for plan in (baseline, *dense_plans) if plan in summaries),
-                        key=lambda plan: summaries[plan]["median_ms"])
-    base = summaries[baseline]["median_ms"]
-    dense = summaries[fastest_dense]["median_ms"]
+    fastest_dense = min(dense_medians, key=dense_medians.get)
+    base, dense = dense_medians[baseline], dense_medians[fastest_dense]
     rows = []
     for plan, summary in summaries.items():
-        speedup = base / summary["median_ms"]
+        speedup = dense / summary["median_ms"]
+        low, high, coverage = median_interval(
+            [dense_time / time for dense_time, time in zip(reference[fastest_dense],
+                                                           durations[plan], strict=True)])
         rows.append({
             "method": case["method"], "k": case["k"],
             "sparsity_percent": case["sparsity_percent"], "batch_size": case["batch_size"],
@@ -83,8 +127,11 @@ def case_rows(case: Mapping[str, Any], durations: Mapping[str, Sequence[float]],
             "multiply_adds": multiply_adds[plan],
             "gflops": round(2 * multiply_adds[plan] * case["batch_size"]
                             / summary["median_ms"] / 1e6, 4),
-            "speedup_vs_dense": round(speedup, 4),
-            "speedup_vs_fastest_dense": round(dense / summary["median_ms"], 4),
+            "dense_ms": round(base, 5), "fastest_dense_ms": round(dense, 5),
+            "speedup_vs_dense": round(base / summary["median_ms"], 4),
+            "speedup_vs_fastest_dense": round(speedup, 4),
+            "speedup_low": round(low, 4), "speedup_high": round(high, 4),
+            "interval_coverage": round(coverage, 4),
             "fastest_dense_plan": fastest_dense,
             "ideal_speedup": ratio(multiply_adds[baseline], multiply_adds[plan]),
             "nonzero_ideal_speedup": case["nonzero_ideal_speedup"],
@@ -126,26 +173,38 @@ def batch_of(images: torch.Tensor, batch_size: int) -> torch.Tensor:
     return images.repeat(repeats, 1)[:batch_size].contiguous()
 
 
-def benchmark_network(network_plans: Mapping[str, plans.Plan], case: Mapping[str, Any],
-                      images: torch.Tensor, batch_sizes: Sequence[int],
-                      policy: timing.TimingPolicy, seed: int = 0,
-                      clock: Callable[[], float] = time.perf_counter) -> list[dict[str, Any]]:
-    """Times every plan of one pruned network at every batch size; rows of :data:`ROW_KEYS`.
+def benchmark_networks(networks: Sequence[tuple[Mapping[str, Any], Mapping[str, plans.Plan]]],
+                       reference: Mapping[str, plans.Plan], images: torch.Tensor,
+                       batch_sizes: Sequence[int], policy: timing.TimingPolicy, seed: int = 0,
+                       clock: Callable[[], float] = time.perf_counter) -> list[dict[str, Any]]:
+    """Times every plan of every pruned network at every batch size; rows of :data:`ROW_KEYS`.
 
-    Each batch is the first images of ``images`` (:func:`batch_of`): real images, since the
-    kernel skips the activations ReLU zeroed. Plans warm up on the first :data:`WARMUP_BATCH`
-    of them; ``seed`` seeds the block order. Call it in ``torch.inference_mode()`` to leave
-    autograd out.
+    ``networks`` are ``(case, plans)`` pairs (:func:`describe_case`); ``reference`` the dense
+    plans of the unpruned network. At each batch size one :func:`timing.time_blocks` session
+    holds all of them, so every plan runs in the same rounds, in one random order per round,
+    and every case's speed-ups divide by the same reference medians. Each batch is the first
+    images of ``images`` (:func:`batch_of`): real images, since the kernel skips the
+    activations ReLU zeroed. Plans warm up on the first :data:`WARMUP_BATCH` of them; ``seed``
+    seeds the block order. Call it in ``torch.inference_mode()`` to leave autograd out.
     """
-    multiply_adds = {name: plan.multiply_adds for name, plan in network_plans.items()}
-    formats = {name: plan.formats for name, plan in network_plans.items()}
+    owners = {("reference", name): plan for name, plan in reference.items()}
+    owners.update({(index, name): plan for index, (_, network_plans) in enumerate(networks)
+                   for name, plan in network_plans.items()})
+    keys = {f"{owner}/{name}": plan for (owner, name), plan in owners.items()}
     rows = []
     for batch_size in batch_sizes:
         batch = batch_of(images, batch_size)
-        calls = {name: functools.partial(plan, batch) for name, plan in network_plans.items()}
-        warmups = {name: functools.partial(plan, batch[:WARMUP_BATCH])
-                   for name, plan in network_plans.items()}
+        calls = {key: functools.partial(plan, batch) for key, plan in keys.items()}
+        warmups = {key: functools.partial(plan, batch[:WARMUP_BATCH])
+                   for key, plan in keys.items()}
         durations, block_calls = timing.time_blocks(calls, policy, clock, warmups, seed)
-        rows.extend(case_rows({**case, "batch_size": batch_size}, durations, multiply_adds,
-                              formats, block_calls))
+        reference_durations = {name: durations[f"reference/{name}"] for name in reference}
+        for index, (case, network_plans) in enumerate(networks):
+            rows.extend(case_rows(
+                {**case, "batch_size": batch_size},
+                {name: durations[f"{index}/{name}"] for name in network_plans},
+                {name: plan.multiply_adds for name, plan in network_plans.items()},
+                {name: plan.formats for name, plan in network_plans.items()},
+                {name: block_calls[f"{index}/{name}"] for name in network_plans},
+                reference=reference_durations))
     return rows
