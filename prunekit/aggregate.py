@@ -394,12 +394,13 @@ def paired_markdown(table: pd.DataFrame, rows: Sequence[tuple[str, str, str, flo
     return "\n".join(lines) + "\n"
 
 
-def k_markdown(curves: Mapping[str, pd.DataFrame], value: str = "accuracy") -> str:
+def k_markdown(curves: Mapping[str, pd.DataFrame], value: str = "accuracy",
+               decimals: int = 0) -> str:
     """Writes curves side by side as a Markdown table for the docs, a row per k of the first.
 
     Each curve (a table of this module's, one row per ``k``) becomes a column under its label:
-    ``accuracy`` as percent ``mean ± std`` to 1 decimal, any other column as a whole number; a
-    k the curve lacks is ``–``.
+    ``accuracy`` as percent ``mean ± std`` to 1 decimal, any other column as a number with
+    ``decimals`` decimals; a k the curve lacks is ``–``.
     """
     lines = ["| k | " + " | ".join(curves) + " |", "|---:|" + "---:|" * len(curves)]
     for k in next(iter(curves.values()))["k"]:
@@ -412,6 +413,6 @@ def k_markdown(curves: Mapping[str, pd.DataFrame], value: str = "accuracy") -> s
                 cells.append(f"{100 * row[0]['accuracy_mean']:.1f} ± "
                              f"{100 * row[0]['accuracy_std']:.1f}")
             else:
-                cells.append(f"{row[0][value]:,.0f}")
+                cells.append(f"{row[0][value]:,.{decimals}f}")
         lines.append(f"| {k:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
