@@ -22,8 +22,9 @@ VENV = pathlib.Path(sys.executable).parent.parent  # The jobs put its bin/ first
 FAN_OUT_PARAMS = {
     **TINY_PARAMS,
     "train": {**TINY_PARAMS["train"], "recipes": {"adam": TINY_PARAMS["train"]["recipes"]["adam"]}},
-    "prune": {"k_list": [0, 50], "random_draws": 1},
-    "benchmark": {"batch_sizes": [1], "k_list": [0, 50], "rounds": 1, "block_seconds": 0.001},
+    "prune": {"k_list": [0, 50], "random_draws": 1, "methods": ["weight"]},
+    "benchmark": {"batch_sizes": [1], "k_list": [0, 50], "rounds": 1, "block_seconds": 0.001,
+                  "runs": 1, "methods": ["weight"]},
 }
 
 

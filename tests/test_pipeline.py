@@ -248,6 +248,23 @@ def test_removing_a_seed_leaves_nothing_stale(workspace):
         for seed in (0, 1)) / 2, abs=0.01)
 
 
+def test_a_fresh_clone_pulls_the_results_from_a_remote(workspace, tmp_path):
+    # Seed 2, added and taken out again by the two tests before, left files no stage owns in
+    # the workspace; they must change no stage's deps, or the clone would differ.
+    assert (workspace / "models/adam/seed2/dense.pt").is_file()
+    dvc(workspace, "remote", "add", "-d", "shared", str(tmp_path / "remote"))
+    commit_all(workspace, "results and remote")
+    dvc(workspace, "push")
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(workspace), str(clone))
+    dvc(clone, "pull")
+    for path in ("models/adam/seed0/dense.pt", "models/l1/pruned/unit_k90.pt",
+                 "logs/train/l1/seed1.json"):
+        assert (clone / path).read_bytes() == (workspace / path).read_bytes()
+    assert "up to date" in dvc(clone, "status").stdout
+    assert stages_run(dvc(clone, "repro")) == []
+
+
 def test_changing_k_list_reruns_pruning_but_not_training(workspace):
     result = dvc(workspace, "exp", "run", "-S", "prune.k_list=[0,90]", "-S",
                  "benchmark.k_list=[0,90]")
@@ -336,12 +353,13 @@ def test_a_failed_summarize_names_the_commands_that_restore_its_outputs(workspac
     dvc(workspace, "checkout", "benchmark@adam")
 
 
-def test_forced_train_rerun_changes_only_its_log(workspace):
+def test_forced_rerun_of_training_and_evaluation_changes_only_their_logs(workspace):
     dvc(workspace, "checkout", "--force")
     assert stages_run(dvc(workspace, "repro")) == []
     commit_all(workspace, "before the forced rerun")
-    result = dvc(workspace, "repro", "--force", "--single-item", "train@adam-0")
-    assert stages_run(result) == ["train@adam-0"]
+    result = dvc(workspace, "repro", "--force", "--single-item", "train@adam-0",
+                 "evaluate@adam-0")
+    assert stages_run(result) == ["evaluate@adam-0", "train@adam-0"]
     assert run(workspace, "git", "status", "--porcelain").stdout.split() == ["M", "dvc.lock"]
     before = yaml.safe_load(run(workspace, "git", "show", "HEAD:dvc.lock").stdout)["stages"]
     after = yaml.safe_load((workspace / "dvc.lock").read_text())["stages"]
@@ -349,39 +367,7 @@ def test_forced_train_rerun_changes_only_its_log(workspace):
     changed = [(stage, entry["path"]) for stage in before for kind in ("deps", "outs")
                for entry, new in zip(before[stage].get(kind, []), after[stage].get(kind, []),
                                      strict=True) if entry != new]
-    assert changed == [("train@adam-0", "logs/train/adam/seed0.json")]
+    assert changed == [("train@adam-0", "logs/train/adam/seed0.json"),
+                       ("evaluate@adam-0", "logs/evaluate/adam/seed0.json")]
     assert all(before[stage].get("params") == after[stage].get("params") for stage in before)
     assert stages_run(dvc(workspace, "repro")) == []  # Nothing downstream changed.
-
-
-def test_forced_rerun_reproduces_models_and_results_exactly(workspace):
-    model_md5 = locked_md5(workspace, "train@l1-1", "models/l1/seed1/dense.pt")
-    curves = (workspace / "plots/accuracy/weight.csv").read_text()
-    assert stages_run(dvc(workspace, "repro", "--force")) == sorted(ALL_STAGES)
-    assert locked_md5(workspace, "train@l1-1", "models/l1/seed1/dense.pt") == model_md5
-    assert (workspace / "plots/accuracy/weight.csv").read_text() == curves
-
-
-def test_a_fresh_clone_pulls_the_results_from_a_remote(workspace, tmp_path):
-    # A seed added, run and taken out again leaves files no stage owns in the workspace; they
-    # must not change any stage's deps, or the clone below would differ.
-    params_path = workspace / "params.yaml"
-    document = yaml.safe_load(params_path.read_text())
-    seeds = document["train"]["seeds"]
-    for trial in ([*seeds, 5], seeds):
-        document["train"]["seeds"] = trial
-        params_path.write_text(yaml.safe_dump(document, sort_keys=False))
-        dvc(workspace, "repro")
-    assert (workspace / "models/adam/seed5/dense.pt").is_file()
-    assert not (workspace / "results/adam/seed5").exists()
-    dvc(workspace, "remote", "add", "-d", "shared", str(tmp_path / "remote"))
-    commit_all(workspace, "results and remote")
-    dvc(workspace, "push")
-    clone = tmp_path / "clone"
-    run(tmp_path, "git", "clone", "-q", str(workspace), str(clone))
-    dvc(clone, "pull")
-    for path in ("models/adam/seed0/dense.pt", "models/l1/pruned/unit_k90.pt",
-                 "logs/train/l1/seed1.json"):
-        assert (clone / path).read_bytes() == (workspace / path).read_bytes()
-    assert "up to date" in dvc(clone, "status").stdout
-    assert stages_run(dvc(clone, "repro")) == []
