@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import pathlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
@@ -255,6 +256,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} is given twice", node.value[index][0].start_mark)
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2 floats without a dot, such as the 1e-07 that `dvc exp run -S ...=1e-7` writes (DVC
+# writes YAML 1.2), which PyYAML's YAML 1.1 rules would read as the string '1e-07'.
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
 
 
 def load_params(sections: Sequence[str], path: str | pathlib.Path = PARAMS_FILE

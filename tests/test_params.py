@@ -115,6 +115,16 @@ def test_a_key_given_twice_is_reported(tmp_path):
         params.load_params(["train"], path)
 
 
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    # What `dvc exp run -S train.recipes.l1.l1=2e-5` writes: YAML 1.2, a string to YAML 1.1.
+    path = tmp_path / "params.yaml"
+    text = REPO_PARAMS.read_text()
+    path.write_text(text.replace("l1: 3.0e-5", "l1: 2e-05", 1).replace(
+        "schedule: constant}", "schedule: constant, adam_eps: 1E-07}", 1))
+    recipes = params.load_params(["train"], path)["train"].recipes
+    assert (recipes["l1"].l1, recipes["constant"].adam_eps) == (2e-5, 1e-7)
+
+
 @pytest.mark.parametrize(("section", "key", "value"), [
     ("train", "recipes", {"adam": {"lr": float("nan")}}),
     ("train", "recipes", {"adam": {"lr": float("inf")}}),
