@@ -90,14 +90,15 @@ def markdown(table: pd.DataFrame) -> str:
     """Each factor's means over seeds and its paired difference from the baseline."""
     baseline = table[table["experiment"] == f"{RECIPE}-baseline"].set_index("seed")
     lines = ["| experiment | dense | weight k90 | weight k90 − baseline | above 0 | weight k95 | "
-             "global k90 | unit k70 | training |",
+             "global k90 | unit k70 | training a network |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, runs in table.groupby("experiment", sort=False):
         runs = runs.set_index("seed")
         difference = runs["weight_k90"] - baseline["weight_k90"].reindex(runs.index)
         cells = [mean_std(runs[column]) for column in ("dense", "weight_k90")]
-        cells += [f"{difference.mean():+.1f} ± {difference.std():.1f}",
-                  f"{(difference > 0).sum()} of {len(difference)}"]
+        baseline_row = name == f"{RECIPE}-baseline"
+        cells += ["–" if baseline_row else f"{difference.mean():+.1f} ± {difference.std():.1f}",
+                  "–" if baseline_row else f"{(difference > 0).sum()} of {len(difference)}"]
         cells += [mean_std(runs[column])
                   for column in ("weight_k95", "global_k90", "unit_k70")]
         cells.append(f"{runs['train_seconds'].mean() / 60:.1f} min")

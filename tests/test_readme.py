@@ -1,5 +1,7 @@
 """The tables of README and docs/results.md are the committed result files, one rounding path."""
 
+import importlib.util
+
 import pandas as pd
 import pytest
 import yaml
@@ -58,8 +60,17 @@ def results_tables() -> list[str]:
             aggregate.k_markdown(file_sizes, "file_percent", decimals=2)]
 
 
+def peer_gap_tables() -> list[str]:
+    """docs/experiments.md's peer-gap table, from docs/peer_gap.csv by the script that made it."""
+    spec = importlib.util.spec_from_file_location("peer_gap", REPO / "scripts" / "peer_gap.py")
+    peer_gap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peer_gap)
+    return [peer_gap.markdown(pd.read_csv(REPO / peer_gap.OUTPUT))]
+
+
 @pytest.mark.parametrize("document, tables", [("README.md", readme_tables),
-                                              ("docs/results.md", results_tables)])
+                                              ("docs/results.md", results_tables),
+                                              ("docs/experiments.md", peer_gap_tables)])
 def test_the_documents_hold_the_tables_of_the_committed_results(document, tables):
     text = (REPO / document).read_text()
     for table in tables():
