@@ -3,7 +3,7 @@
 Times one session per spinning setting beside the `compact_dense` and `kernel` plans of the
 same compact network, in warm blocks in shuffled order (`timing.time_blocks`, 7 rounds),
 three repeats each: `nospin` (`session.intra_op.allow_spinning = 0`), `spinstop`
-(`session.force_spinning_stop = 1`, what `engines.OrtForward` uses) and `default` (the pool
+(`session.force_spinning_stop = 1`) and `default` (the pool
 spins on after each call). Run from the repository root after `dvc repro prune@adam`:
 `python scripts/ort_spinning.py unit_k90:256 weight_k0:256 unit_k90:1` (network:batch).
 """

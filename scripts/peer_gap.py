@@ -24,12 +24,15 @@ import sys
 
 import pandas as pd
 
+from prunekit import layout
+
 OUTPUT = pathlib.Path("docs/peer_gap.csv")
 RECIPE = "constant"
+BASELINE = f"{RECIPE}-baseline"
 SEEDS = (0, 1, 2)
 # Experiment name: the params it sets (an empty list is the unchanged recipe, the baseline).
 FACTORS = {
-    f"{RECIPE}-baseline": [],
+    BASELINE: [],
     f"{RECIPE}-batch128": [f"+train.recipes.{RECIPE}.batch_size=128"],
     f"{RECIPE}-glorot": [f"+train.recipes.{RECIPE}.init=glorot"],
     f"{RECIPE}-eps1e-7": [f"+train.recipes.{RECIPE}.adam_eps=1e-7"],
@@ -55,9 +58,9 @@ def measured_rows(name: str) -> list[dict]:
     """Each seed's test accuracies (percent) as the last experiment left them in results/."""
     rows = []
     for seed in SEEDS:
-        evaluation = json.loads(pathlib.Path(f"results/{RECIPE}/seed{seed}/evaluate.json")
+        evaluation = json.loads((layout.results_of(RECIPE, seed) / layout.EVALUATION_FILE)
                                 .read_text())
-        training = json.loads(pathlib.Path(f"logs/train/{RECIPE}/seed{seed}.json").read_text())
+        training = json.loads(layout.stage_log("train", RECIPE, seed).read_text())
         row = {"experiment": name, "params": " ".join(FACTORS[name]), "seed": seed}
         for column, case in CASES.items():
             result = evaluation["dense"] if case is None else evaluation[case[0]][case[1]]
@@ -88,7 +91,7 @@ def mean_std(values: pd.Series) -> str:
 
 def markdown(table: pd.DataFrame) -> str:
     """Each factor's means over seeds and its paired difference from the baseline."""
-    baseline = table[table["experiment"] == f"{RECIPE}-baseline"].set_index("seed")
+    baseline = table[table["experiment"] == BASELINE].set_index("seed")
     lines = ["| experiment | dense | weight k90 | weight k90 − baseline | above 0 | weight k95 | "
              "global k90 | unit k70 | training a network |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -96,9 +99,9 @@ def markdown(table: pd.DataFrame) -> str:
         runs = runs.set_index("seed")
         difference = runs["weight_k90"] - baseline["weight_k90"].reindex(runs.index)
         cells = [mean_std(runs[column]) for column in ("dense", "weight_k90")]
-        baseline_row = name == f"{RECIPE}-baseline"
-        cells += ["–" if baseline_row else f"{difference.mean():+.1f} ± {difference.std():.1f}",
-                  "–" if baseline_row else f"{(difference > 0).sum()} of {len(difference)}"]
+        cells += (["–", "–"] if name == BASELINE else
+                  [f"{difference.mean():+.1f} ± {difference.std():.1f}",
+                   f"{(difference > 0).sum()} of {len(difference)}"])
         cells += [mean_std(runs[column])
                   for column in ("weight_k95", "global_k90", "unit_k70")]
         cells.append(f"{runs['train_seconds'].mean() / 60:.1f} min")

@@ -98,5 +98,6 @@ def main() -> None:
               f"{best['group_lasso']}, warm-up {best['penalty_warmup']} (validation target "
               f"mean {best['validation_target_mean']:.2f})")
 
+
 if __name__ == "__main__":
     main()
