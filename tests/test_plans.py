@@ -6,7 +6,7 @@ import torch
 from conftest import mlp_shapes, reference_logits
 
 from prunekit import compact, pruning
-from prunekit.inference import kernel, plans
+from prunekit.inference import engines, kernel, plans
 
 SMALL = mlp_shapes([64, 48, 32])
 DEFAULT = mlp_shapes([1000, 1000, 500, 200])
@@ -208,3 +208,10 @@ def test_kernel_buffers_start_on_a_cache_line(dtype):
         assert aligned.ctypes.data % kernel.CACHE_LINE_BYTES == 0
         np.testing.assert_array_equal(aligned, array)
         assert aligned.dtype == dtype
+
+
+def test_onnxruntime_threads_spin_only_while_a_call_runs(random_weights):
+    # A pool left spinning after a call slows the plan timed next on two cores (benchmark.md).
+    forward = engines.OrtForward(random_weights(SMALL), None, num_threads=2)
+    options = forward._session.get_session_options()
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"

@@ -58,7 +58,9 @@ class OrtForward:
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Its pool threads spin between the nodes of a call, as in a default session, and stop
+        # the moment the call returns, so they never slow whatever runs next (benchmark.md).
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(
             onnx_model(weights, input_units), options, providers=["CPUExecutionProvider"])
