@@ -141,8 +141,13 @@ def test_kernel_plan_is_left_out_without_a_compiler(monkeypatch, caplog, random_
     assert "no C compiler" in caplog.text
 
 
-def test_kernel_threads_share_any_batch_and_read_only_the_kept_pixels(random_weights,
+# The batch kernel's 16-float code where the CPU has AVX-512, and the 8-float code (AVX2) that
+# other machines run, compiled here without AVX-512.
+@pytest.mark.parametrize("extra_flags", [(), ("-mno-avx512f",)], ids=["native", "no-avx512"])
+def test_kernel_threads_share_any_batch_and_read_only_the_kept_pixels(extra_flags, monkeypatch,
+                                                                      random_weights,
                                                                       random_images):
+    monkeypatch.setattr(kernel, "FLAGS", kernel.FLAGS + extra_flags)
     masked = pruning.prune(random_weights(SMALL), "weight", 90)
     network = compact.compact(masked)
     assert network.input_units() is not None  # Some pixels are read by nobody.

@@ -1,13 +1,15 @@
-/* Whole-network forward passes of a ReLU MLP without biases, built by prunekit/inference/kernel.py on
- * first use (cc -O3 -march=native -pthread) and called through ctypes. The last layer gets no
- * ReLU. Inputs are the images' full rows; the pixels the first matrix reads are gathered here
- * rather than by a copy before the call.
+/* Whole-network forward passes of a ReLU MLP without biases, built by
+ * prunekit/inference/kernel.py on first use (cc -O3 -march=native -pthread) and called
+ * through ctypes. The last layer gets no ReLU. Inputs are the images' full rows; the pixels
+ * the first matrix reads are gathered here rather than by a copy before the call.
  *
  * forward_vector runs one image: every layer's rows are split between the calling thread and
  * pool workers, each layer stored in the format that reads it fastest (rows, columns that
  * skip zero activations, or dense). forward_batch runs a batch in tiles of 64 images, each
- * matrix in CSR with the images innermost. Both share one pool of worker threads.
+ * matrix in CSR with the images innermost, in 16-float vectors where the CPU has AVX-512 and
+ * 8-float ones otherwise. Both share one pool of worker threads.
  */
+#include <immintrin.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -15,33 +17,74 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TILE 64 /* images per tile: eight 8-float vectors of accumulators per output row */
+#define TILE 64 /* images per tile of forward_batch */
+#if defined(__AVX512F__)
+#define VECTOR_FLOATS 16
+#else
+#define VECTOR_FLOATS 8
+#endif
+#define LANES (TILE / VECTOR_FLOATS) /* vectors of accumulators per output row */
+/* Independent sets of accumulators per row, each taking every SETS-th non-zero, so that 8
+ * fused multiply-adds are in flight (their latency is 4 cycles, 2 issue per cycle). */
+#define SETS (8 / LANES)
 
 typedef float vec8 __attribute__((vector_size(32), aligned(4)));
-typedef int32_t mask8 __attribute__((vector_size(32), aligned(4)));
+typedef float vec __attribute__((vector_size(4 * VECTOR_FLOATS), aligned(4)));
+typedef int32_t mask __attribute__((vector_size(4 * VECTOR_FLOATS), aligned(4)));
 
-#define RELU(a) ((a) = (vec8)((mask8)(a) & ((a) > zero)))
+#define RELU(a) ((a) = (vec)((mask)(a) & ((a) > zero)))
 
-/* Adds to a row's 64 accumulators each non-zero weight times its activation row. Its own
- * function, so that the loop keeps every pointer in a register. */
+/* Adds to a row's TILE accumulators each non-zero weight times its activation row. Inlined,
+ * with constant loop bounds, so that the accumulators and pointers stay in registers. */
 static inline __attribute__((always_inline)) void add_row(
-        vec8 *r0, vec8 *r1, vec8 *r2, vec8 *r3, vec8 *r4, vec8 *r5, vec8 *r6, vec8 *r7,
-        const uint16_t *restrict index, const uint16_t *end, const float *restrict weight,
-        const float *restrict activations) {
-    vec8 a0 = *r0, a1 = *r1, a2 = *r2, a3 = *r3, a4 = *r4, a5 = *r5, a6 = *r6, a7 = *r7;
+        vec *restrict row, const uint16_t *restrict index, const uint16_t *end,
+        const float *restrict weight, const float *restrict activations) {
+    vec sums[SETS][LANES];
+    for (int lane = 0; lane < LANES; ++lane) sums[0][lane] = row[lane];
+    for (int set = 1; set < SETS; ++set)
+        for (int lane = 0; lane < LANES; ++lane) sums[set][lane] = (vec){0};
+    for (; end - index >= SETS; index += SETS, weight += SETS)
+        for (int set = 0; set < SETS; ++set) {
+            const vec *source = (const vec *)(activations + (int64_t)index[set] * TILE);
+            for (int lane = 0; lane < LANES; ++lane) sums[set][lane] += weight[set] * source[lane];
+        }
     for (; index < end; ++index, ++weight) {
-        const float w = *weight;
-        const vec8 *source = (const vec8 *)(activations + (int64_t)*index * TILE);
-        a0 += w * source[0];
-        a1 += w * source[1];
-        a2 += w * source[2];
-        a3 += w * source[3];
-        a4 += w * source[4];
-        a5 += w * source[5];
-        a6 += w * source[6];
-        a7 += w * source[7];
+        const vec *source = (const vec *)(activations + (int64_t)*index * TILE);
+        for (int lane = 0; lane < LANES; ++lane) sums[0][lane] += *weight * source[lane];
     }
-    *r0 = a0; *r1 = a1; *r2 = a2; *r3 = a3; *r4 = a4; *r5 = a5; *r6 = a6; *r7 = a7;
+    for (int set = 1; set < SETS; ++set)
+        for (int lane = 0; lane < LANES; ++lane) sums[0][lane] += sums[set][lane];
+    for (int lane = 0; lane < LANES; ++lane) row[lane] = sums[0][lane];
+}
+
+/* Copies the pixels the first matrix reads of `count` images (row-major from `first`) into
+ * (inputs, TILE) activation rows, zeros past `count`. A full tile on AVX-512 gathers 16
+ * images' pixel with one instruction. */
+static void gather_tile(const float *first, int64_t count, int64_t image_width,
+                        const int64_t *input_units, int64_t inputs, float *target) {
+#if defined(__AVX512F__)
+    if (count == TILE && TILE * image_width <= INT32_MAX) {
+        const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+                                                14, 15);
+        for (int64_t base = 0; base < TILE; base += 16) {
+            const __m512i offsets = _mm512_mullo_epi32(
+                _mm512_add_epi32(lanes, _mm512_set1_epi32((int32_t)base)),
+                _mm512_set1_epi32((int32_t)image_width));
+            for (int64_t feature = 0; feature < inputs; ++feature) {
+                const float *pixel = first + (input_units == NULL ? feature : input_units[feature]);
+                _mm512_store_ps(target + feature * TILE + base,
+                                _mm512_i32gather_ps(offsets, pixel, 4));
+            }
+        }
+        return;
+    }
+#endif
+    for (int64_t feature = 0; feature < inputs; ++feature) {
+        const float *pixel = first + (input_units == NULL ? feature : input_units[feature]);
+        for (int64_t lane = 0; lane < count; ++lane)
+            target[feature * TILE + lane] = pixel[lane * image_width];
+        for (int64_t lane = count; lane < TILE; ++lane) target[feature * TILE + lane] = 0.0f;
+    }
 }
 
 #define ACCUMULATE 1
@@ -68,10 +111,12 @@ struct tile_range {
 /* Logits of one thread's tiles.
  * A tile's activations are (features, TILE) with the images innermost; an output row's 64
  * accumulators stay in vector registers while each non-zero adds its multiple of one
- * contiguous activation row. Each layer runs as one or more passes over blocks of its input
- * columns (flags: ACCUMULATE adds to the rows the previous pass left, END_OF_LAYER makes the
- * output the next layer's input, APPLY_RELU clamps it), so that the activation rows one pass
- * reads stay in cache (kernel.py's BLOCK_COLUMNS sets the blocks). */
+ * contiguous activation row. A pass's rows run in the order kernel.py stores them, most
+ * non-zeros first; the rows' own indices follow the pass's row pointers. Each layer runs as
+ * one or more passes over blocks of its input columns (flags: ACCUMULATE adds to the rows the
+ * previous pass left, END_OF_LAYER makes the output the next layer's input, APPLY_RELU clamps
+ * it), so that the activation rows one pass reads stay in cache (kernel.py's BLOCK_COLUMNS
+ * sets the blocks). */
 static void forward_tiles(const struct tile_range *range) {
     if (range->first_tile >= range->stop_tile) return; /* an idle worker's empty share */
     /* Locals, so that the loops keep the pointers in registers. */
@@ -91,37 +136,26 @@ static void forward_tiles(const struct tile_range *range) {
         float *current = work, *following = work + width * TILE;
         const int64_t start = tile * TILE;
         const int64_t count = batch - start < TILE ? batch - start : TILE;
-        for (int64_t feature = 0; feature < inputs; ++feature) {
-            float *target = current + feature * TILE;
-            const float *pixel = images + start * image_width +
-                                 (input_units == NULL ? feature : input_units[feature]);
-            for (int64_t lane = 0; lane < count; ++lane)
-                target[lane] = pixel[lane * image_width];
-            for (int64_t lane = count; lane < TILE; ++lane) target[lane] = 0.0f;
-        }
+        gather_tile(images + start * image_width, count, image_width, input_units, inputs,
+                    current);
         for (int64_t pass = 0; pass < passes; ++pass) {
             const int32_t *pointers = row_pointers + pointer_offsets[pass];
             const uint16_t *indices = column_indices + nonzero_offsets[pass];
             const float *weights = values + nonzero_offsets[pass];
             const int accumulate = (flags[pass] & ACCUMULATE) != 0;
             const int relu = (flags[pass] & APPLY_RELU) != 0;
-            const vec8 zero = {0};
-            for (int64_t row = 0; row < rows[pass]; ++row) {
-                vec8 *target = (vec8 *)(following + row * TILE);
-                vec8 a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero,
-                     a6 = zero, a7 = zero;
-                if (accumulate) {
-                    a0 = target[0]; a1 = target[1]; a2 = target[2]; a3 = target[3];
-                    a4 = target[4]; a5 = target[5]; a6 = target[6]; a7 = target[7];
-                }
-                add_row(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, indices + pointers[row],
-                        indices + pointers[row + 1], weights + pointers[row], current);
-                if (relu) {
-                    RELU(a0); RELU(a1); RELU(a2); RELU(a3);
-                    RELU(a4); RELU(a5); RELU(a6); RELU(a7);
-                }
-                target[0] = a0; target[1] = a1; target[2] = a2; target[3] = a3;
-                target[4] = a4; target[5] = a5; target[6] = a6; target[7] = a7;
+            const vec zero = {0};
+            const int32_t *order = pointers + rows[pass] + 1; /* the rows, most non-zeros first */
+            for (int64_t position = 0; position < rows[pass]; ++position) {
+                vec *target = (vec *)(following + (int64_t)order[position] * TILE);
+                vec sums[LANES];
+                for (int lane = 0; lane < LANES; ++lane)
+                    sums[lane] = accumulate ? target[lane] : zero;
+                add_row(sums, indices + pointers[position], indices + pointers[position + 1],
+                        weights + pointers[position], current);
+                if (relu)
+                    for (int lane = 0; lane < LANES; ++lane) RELU(sums[lane]);
+                for (int lane = 0; lane < LANES; ++lane) target[lane] = sums[lane];
             }
             if (flags[pass] & END_OF_LAYER) {
                 float *swap = current;

@@ -145,31 +145,38 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
                  ) -> tuple[np.ndarray, ...]:
     """Packs ``forward_batch``'s passes: each matrix in CSR, one pass per block of its columns.
 
+    Within a pass the rows come in order of their non-zeros, most first (stable), so that the
+    length of the kernel's loop over a row changes slowly from one row to the next.
+
     Args:
         weights: The (out, in) matrices, first layer first.
         block_columns: Input columns per pass.
         keep_zeros: Store every weight, zeros too, as a dense product multiplies them.
 
     Returns:
-        The passes' concatenated CSR arrays: row pointers (int32), column indices (uint16,
-        the matrix's own), values (float32); then per pass its rows, the offsets of its row
-        pointers and of its values, and its flags (int64).
+        The passes' concatenated arrays: per pass its CSR row pointers in that order followed
+        by the rows' own indices (int32), column indices (uint16, the matrix's own) and
+        values (float32); then per pass its rows, the offsets of its pointers and of its
+        values, and its flags (int64).
     """
     pointers, indices, values, rows, pointer_offsets, value_offsets, flags = ([] for _ in range(7))
     pointer_count = value_count = 0
     for index, weight in enumerate(weights):
         starts = range(0, max(weight.shape[1], 1), block_columns)
         for number, start in enumerate(starts):
-            block = compact.csr_numpy(weight[:, start:start + block_columns], np.uint16,
-                                      keep_zeros)
-            pointers.append(block[0])
-            indices.append(block[1] + np.uint16(start))
-            values.append(block[2])
+            block = weight[:, start:start + block_columns]
+            order = (torch.arange(block.shape[0]) if keep_zeros else
+                     torch.argsort((block != 0).sum(dim=1), descending=True, stable=True))
+            row_pointers, columns, block_values = compact.csr_numpy(block[order], np.uint16,
+                                                                    keep_zeros)
+            pointers.append(np.concatenate([row_pointers, order.numpy().astype(np.int32)]))
+            indices.append(columns + np.uint16(start))
+            values.append(block_values)
             rows.append(weight.shape[0])
             pointer_offsets.append(pointer_count)
             value_offsets.append(value_count)
-            pointer_count += len(block[0])
-            value_count += len(block[2])
+            pointer_count += len(pointers[-1])
+            value_count += len(block_values)
             flag = ACCUMULATE if number else 0
             if number == len(starts) - 1:
                 flag |= END_OF_LAYER | (APPLY_RELU if index < len(weights) - 1 else 0)

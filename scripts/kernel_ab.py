@@ -1,0 +1,87 @@
+"""Times the batch kernel of this checkout against the kernel of an earlier commit.
+
+Both versions of `prunekit/inference/kernel.py` and `kernel.c` (the earlier one read with
+`git show`) run the reference recipe's first-seed pruned networks at one batch size, beside
+the dense plans of the unpruned network, in warm blocks in shuffled order
+(`timing.time_blocks`, 7 rounds, three repeats). For each network it prints both kernels'
+median milliseconds and their fraction of the multiply-add ideal over the fastest dense plan.
+Run from the repository root after `dvc repro prune@adam`:
+`python scripts/kernel_ab.py 2ecb7e1 weight_k90 weight_k95 weight_k99 unit_k90`.
+"""
+
+import os
+
+os.environ.setdefault("GOMP_SPINCOUNT", "20000")  # As the benchmark stage sets it.
+
+import importlib.util  # noqa: E402
+import pathlib  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+import torch  # noqa: E402
+
+from prunekit import artifacts, data, layout  # noqa: E402
+from prunekit.inference import engines, kernel, plans, timing  # noqa: E402
+
+THREADS = 2
+BATCH_SIZE = 256
+REPEATS = 3
+
+
+def earlier_kernel(revision: str, folder: pathlib.Path):
+    """Imports kernel.py and kernel.c as they were at ``revision`` from ``folder``."""
+    for name in ("kernel.py", "kernel.c"):
+        source = subprocess.run(["git", "show", f"{revision}:prunekit/inference/{name}"],
+                                capture_output=True, text=True, check=True).stdout
+        (folder / name).write_text(source)
+    spec = importlib.util.spec_from_file_location("earlier_kernel", folder / "kernel.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> None:
+    """Prints each plan's median milliseconds and each kernel's fraction of the ideal."""
+    revision, names = sys.argv[1], sys.argv[2:]
+    torch.set_num_threads(THREADS)
+    images = data.load_split(layout.DATA_DIR, "fashion-mnist", train=False).images
+    batch = images[:BATCH_SIZE].contiguous()
+    pruned = layout.MODELS_DIR / "adam" / "pruned"
+    dense, _, _ = artifacts.read_compact(pruned / "weight_k0.pt")
+    calls = {"torch dense": plans.masked_dense_plan(dense.weights),
+             "onnxruntime dense": engines.OrtForward(dense.weights, None, THREADS),
+             "kernel dense": kernel.KernelForward(dense.weights, None, THREADS, dense=True)}
+    dense_names = list(calls)
+    with tempfile.TemporaryDirectory() as folder:
+        earlier = earlier_kernel(revision, pathlib.Path(folder))
+        ideal = {}
+        for name in names:
+            network, _, _ = artifacts.read_compact(pruned / f"{name}.pt")
+            ideal[name] = dense.num_weights() / network.num_nonzero()
+            for label, module in (("now", kernel), (revision, earlier)):
+                forward = module.KernelForward(network.weights, network.input_units(), THREADS)
+                torch.testing.assert_close(forward(batch), calls.setdefault(
+                    f"{name} torch", plans.compact_dense_plan(network))(batch),
+                    rtol=1e-4, atol=1e-4)
+                calls[f"{name} kernel {label}"] = forward
+        timed = {label: (lambda call=call: call(batch)) for label, call in calls.items()}
+        medians = {label: [] for label in timed}
+        for repeat in range(REPEATS):
+            durations, _ = timing.time_blocks(timed, timing.TimingPolicy(7, 0.01),
+                                              order_seed=repeat)
+            for label, values in durations.items():
+                medians[label].append(1e3 * statistics.median(values))
+    fastest_dense = min(statistics.median(medians[label]) for label in dense_names)
+    for label, values in medians.items():
+        median = statistics.median(values)
+        line = f"{label:26} {median:7.3f} ms (repeats {', '.join(f'{v:.3f}' for v in values)})"
+        network = label.split()[0]
+        if network in ideal and " kernel " in label:
+            line += f"  fraction of ideal {fastest_dense / median / ideal[network]:.2f}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
