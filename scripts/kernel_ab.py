@@ -6,7 +6,7 @@ the dense plans of the unpruned network, in warm blocks in shuffled order
 (`timing.time_blocks`, 7 rounds, three repeats). For each network it prints both kernels'
 median milliseconds and their fraction of the multiply-add ideal over the fastest dense plan.
 Run from the repository root after `dvc repro prune@adam`:
-`python scripts/kernel_ab.py 2ecb7e1 weight_k90 weight_k95 weight_k99 unit_k90`.
+`python scripts/kernel_ab.py 47eb499 weight_k90 weight_k95 weight_k99 unit_k90`.
 """
 
 import os
@@ -28,12 +28,14 @@ from prunekit.inference import engines, kernel, plans, timing  # noqa: E402
 THREADS = 2
 BATCH_SIZE = 256
 REPEATS = 3
+REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 
 
 def earlier_kernel(revision: str, folder: pathlib.Path):
     """Imports kernel.py and kernel.c as they were at ``revision`` from ``folder``."""
     for name in ("kernel.py", "kernel.c"):
-        source = subprocess.run(["git", "show", f"{revision}:prunekit/inference/{name}"],
+        source = subprocess.run(["git", "-C", str(REPOSITORY), "show",
+                                 f"{revision}:prunekit/inference/{name}"],
                                 capture_output=True, text=True, check=True).stdout
         (folder / name).write_text(source)
     spec = importlib.util.spec_from_file_location("earlier_kernel", folder / "kernel.py")

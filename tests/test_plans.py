@@ -164,6 +164,24 @@ def test_kernel_threads_share_any_batch_and_read_only_the_kept_pixels(extra_flag
             forward(random_images(batch_size)[:, :narrow])
 
 
+@pytest.mark.parametrize("extra_flags", [(), ("-mno-avx512f",)], ids=["native", "no-avx512"])
+def test_batch_kernel_multiplies_dense_blocks_densely_and_sparse_ones_in_csr(
+        extra_flags, monkeypatch, random_weights, random_images):
+    monkeypatch.setattr(kernel, "FLAGS", kernel.FLAGS + extra_flags)
+    # 37 rows, the widest layer, is no multiple of the dense passes' groups of 4 rows.
+    shapes, densities = [(37, 30), (21, 37), (10, 21)], [0.9, 0.3, 1.0]
+    weights = [random_weights([shape], seed=index, density=density)[0]
+               for index, (shape, density) in enumerate(zip(shapes, densities, strict=True))]
+    flags = kernel._pack_passes(weights, block_columns=16, keep_zeros=False)[-1]
+    dense_passes = [bool(flag & kernel.DENSE_PASS) for flag in flags]
+    assert dense_passes == [True, True, False, False, False, True, True]  # 2, 3 and 2 blocks.
+    forward = kernel.KernelForward(weights, None, num_threads=2, block_columns=16)
+    for batch_size in (256, 70):
+        inputs = random_images(batch_size, width=30)
+        torch.testing.assert_close(forward(inputs), reference_logits(weights, inputs),
+                                   rtol=1e-4, atol=1e-5, msg=f"batch {batch_size}")
+
+
 @pytest.mark.parametrize("num_threads", [1, 2, 3])
 @pytest.mark.parametrize(("method", "percent", "formats"), [
     ("weight", 90, ("csr", "csc", "csc", "dense")),  # The last matrix is never pruned.

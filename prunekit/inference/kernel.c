@@ -5,9 +5,10 @@
  *
  * forward_vector runs one image: every layer's rows are split between the calling thread and
  * pool workers, each layer stored in the format that reads it fastest (rows, columns that
- * skip zero activations, or dense). forward_batch runs a batch in tiles of 64 images, each
- * matrix in CSR with the images innermost, in 16-float vectors where the CPU has AVX-512 and
- * 8-float ones otherwise. Both share one pool of worker threads.
+ * skip zero activations, or dense). forward_batch runs a batch in tiles of 64 images with the
+ * images innermost, each block of a matrix's columns in CSR or, where it is dense enough,
+ * densely, in 16-float vectors where the CPU has AVX-512 and 8-float ones otherwise. Both
+ * share one pool of worker threads.
  */
 #include <immintrin.h>
 #include <pthread.h>
@@ -90,6 +91,38 @@ static void gather_tile(const float *first, int64_t count, int64_t image_width,
 #define ACCUMULATE 1
 #define END_OF_LAYER 2
 #define APPLY_RELU 4
+#define DENSE_PASS 8 /* every weight of the block, in groups of GROUP rows */
+#define GROUP 4
+/* Rows of a group computed together: GROUP * LANES accumulators, 16 with AVX-512; the 8-float
+ * code has registers for one row's 8 only. */
+#define GROUP_RUN (LANES <= 4 ? GROUP : 1)
+
+/* Rows first_row .. first_row + GROUP_RUN - 1 of a dense pass: `weights` holds its group's
+ * block as (columns, GROUP), so that for each input column the activation row is loaded once
+ * and multiplied by every row's weight. Inlined, so that the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void dense_rows(
+        vec *restrict target, const float *restrict weights, int first_row, int64_t columns,
+        const float *restrict activations, int accumulate, int relu) {
+    const vec zero = {0};
+    vec sums[GROUP_RUN][LANES];
+    for (int row = 0; row < GROUP_RUN; ++row)
+        for (int lane = 0; lane < LANES; ++lane)
+            sums[row][lane] = accumulate ? target[row * LANES + lane] : zero;
+    for (int64_t column = 0; column < columns; ++column) {
+        const vec *source = (const vec *)(activations + column * TILE);
+        vec inputs[LANES];
+        for (int lane = 0; lane < LANES; ++lane) inputs[lane] = source[lane];
+        for (int row = 0; row < GROUP_RUN; ++row) {
+            const float weight = weights[column * GROUP + first_row + row];
+            for (int lane = 0; lane < LANES; ++lane) sums[row][lane] += weight * inputs[lane];
+        }
+    }
+    if (relu)
+        for (int row = 0; row < GROUP_RUN; ++row)
+            for (int lane = 0; lane < LANES; ++lane) RELU(sums[row][lane]);
+    for (int row = 0; row < GROUP_RUN; ++row)
+        for (int lane = 0; lane < LANES; ++lane) target[row * LANES + lane] = sums[row][lane];
+}
 
 /* One thread's share of a batch: tiles first_tile .. stop_tile - 1 of the images (row-major,
  * batch x image_width), the network's passes, and work space of 2 * width * TILE floats. */
@@ -101,7 +134,7 @@ struct tile_range {
     const int32_t *row_pointers;
     const uint16_t *column_indices;
     const float *values;
-    const int64_t *rows, *pointer_offsets, *nonzero_offsets, *flags;
+    const int64_t *rows, *pointer_offsets, *index_offsets, *value_offsets, *flags;
     int64_t passes;
     float *work;
     int64_t width, first_tile, stop_tile;
@@ -111,8 +144,11 @@ struct tile_range {
 /* Logits of one thread's tiles.
  * A tile's activations are (features, TILE) with the images innermost; an output row's 64
  * accumulators stay in vector registers while each non-zero adds its multiple of one
- * contiguous activation row. A pass's rows run in the order kernel.py stores them, most
- * non-zeros first; the rows' own indices follow the pass's row pointers. Each layer runs as
+ * contiguous activation row. A sparse pass's rows run in the order kernel.py stores them, most
+ * non-zeros first; the rows' own indices follow the pass's row pointers. A dense pass
+ * (DENSE_PASS) multiplies every weight of its block, GROUP_RUN rows at a time, each activation
+ * row loaded once for all of them; its rows are padded to a multiple of GROUP, so the work
+ * space must hold that many. Each layer runs as
  * one or more passes over blocks of its input columns (flags: ACCUMULATE adds to the rows the
  * previous pass left, END_OF_LAYER makes the output the next layer's input, APPLY_RELU clamps
  * it), so that the activation rows one pass reads stay in cache (kernel.py's BLOCK_COLUMNS
@@ -128,7 +164,8 @@ static void forward_tiles(const struct tile_range *range) {
     const uint16_t *const column_indices = range->column_indices;
     const float *const values = range->values;
     const int64_t *const rows = range->rows, *const pointer_offsets = range->pointer_offsets;
-    const int64_t *const nonzero_offsets = range->nonzero_offsets, *const flags = range->flags;
+    const int64_t *const index_offsets = range->index_offsets;
+    const int64_t *const value_offsets = range->value_offsets, *const flags = range->flags;
     const int64_t passes = range->passes, width = range->width;
     float *const work = range->work, *const logits = range->logits;
     const int64_t outputs = rows[passes - 1];
@@ -140,22 +177,33 @@ static void forward_tiles(const struct tile_range *range) {
                     current);
         for (int64_t pass = 0; pass < passes; ++pass) {
             const int32_t *pointers = row_pointers + pointer_offsets[pass];
-            const uint16_t *indices = column_indices + nonzero_offsets[pass];
-            const float *weights = values + nonzero_offsets[pass];
+            const uint16_t *indices = column_indices + index_offsets[pass];
+            const float *weights = values + value_offsets[pass];
             const int accumulate = (flags[pass] & ACCUMULATE) != 0;
             const int relu = (flags[pass] & APPLY_RELU) != 0;
-            const vec zero = {0};
-            const int32_t *order = pointers + rows[pass] + 1; /* the rows, most non-zeros first */
-            for (int64_t position = 0; position < rows[pass]; ++position) {
-                vec *target = (vec *)(following + (int64_t)order[position] * TILE);
-                vec sums[LANES];
-                for (int lane = 0; lane < LANES; ++lane)
-                    sums[lane] = accumulate ? target[lane] : zero;
-                add_row(sums, indices + pointers[position], indices + pointers[position + 1],
-                        weights + pointers[position], current);
-                if (relu)
-                    for (int lane = 0; lane < LANES; ++lane) RELU(sums[lane]);
-                for (int lane = 0; lane < LANES; ++lane) target[lane] = sums[lane];
+            if (flags[pass] & DENSE_PASS) {
+                /* pointers: the block's first column and its number of columns. */
+                const int64_t columns = pointers[1];
+                const float *block = current + (int64_t)pointers[0] * TILE;
+                for (int64_t group = 0; group * GROUP < rows[pass]; ++group)
+                    for (int first = 0; first < GROUP; first += GROUP_RUN)
+                        dense_rows((vec *)(following + (group * GROUP + first) * TILE),
+                                   weights + group * GROUP * columns, first, columns, block,
+                                   accumulate, relu);
+            } else {
+                const vec zero = {0};
+                const int32_t *order = pointers + rows[pass] + 1; /* most non-zeros first */
+                for (int64_t position = 0; position < rows[pass]; ++position) {
+                    vec *target = (vec *)(following + (int64_t)order[position] * TILE);
+                    vec sums[LANES];
+                    for (int lane = 0; lane < LANES; ++lane)
+                        sums[lane] = accumulate ? target[lane] : zero;
+                    add_row(sums, indices + pointers[position], indices + pointers[position + 1],
+                            weights + pointers[position], current);
+                    if (relu)
+                        for (int lane = 0; lane < LANES; ++lane) RELU(sums[lane]);
+                    for (int lane = 0; lane < LANES; ++lane) target[lane] = sums[lane];
+                }
             }
             if (flags[pass] & END_OF_LAYER) {
                 float *swap = current;
@@ -251,8 +299,9 @@ static void run_tile_task(int64_t index) { forward_tiles(&pool.ranges[index]); }
 int64_t forward_batch(const float *images, int64_t batch, int64_t image_width,
                       const int64_t *input_units, int64_t inputs, const int32_t *row_pointers,
                       const uint16_t *column_indices, const float *values, const int64_t *rows,
-                      const int64_t *pointer_offsets, const int64_t *nonzero_offsets,
-                      const int64_t *flags, int64_t passes, float *work, int64_t width,
+                      const int64_t *pointer_offsets, const int64_t *index_offsets,
+                      const int64_t *value_offsets, const int64_t *flags, int64_t passes,
+                      float *work, int64_t width,
                       int64_t threads, float *logits) {
     const int64_t tiles = (batch + TILE - 1) / TILE;
     int64_t parts = threads < tiles ? threads : tiles;
@@ -268,7 +317,7 @@ int64_t forward_batch(const float *images, int64_t batch, int64_t image_width,
         const int64_t first = part * share;
         pool.ranges[part] = (struct tile_range){
             images, batch, image_width, input_units, inputs, row_pointers, column_indices,
-            values, rows, pointer_offsets, nonzero_offsets, flags, passes,
+            values, rows, pointer_offsets, index_offsets, value_offsets, flags, passes,
             work + part * 2 * width * TILE, width, first,
             first + share < tiles ? first + share : tiles, logits};
     }

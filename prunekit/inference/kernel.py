@@ -33,7 +33,8 @@ SOURCE = pathlib.Path(__file__).with_name("kernel.c")
 FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-pthread", "-shared", "-fPIC")
 # Constants shared with kernel.c, which must define the same values.
 TILE = 64  # Images per tile of forward_batch.
-ACCUMULATE, END_OF_LAYER, APPLY_RELU = 1, 2, 4  # Pass flags of forward_batch.
+ACCUMULATE, END_OF_LAYER, APPLY_RELU, DENSE_PASS = 1, 2, 4, 8  # Pass flags of forward_batch.
+GROUP = 4  # Rows of a dense pass stored together (their weights interleaved by column).
 FORMAT_CSR, FORMAT_CSC, FORMAT_DENSE = 0, 1, 2  # Layer formats of forward_vector.
 FORMAT_NAMES = {FORMAT_CSR: "csr", FORMAT_CSC: "csc", FORMAT_DENSE: "dense"}
 MAX_PARTS = 8  # Threads forward_vector splits a layer between, at most.
@@ -44,6 +45,10 @@ CACHE_LINE_BYTES = 64
 # Input columns per pass of the tiled batch kernel: 256 activation rows of a 64-image tile
 # (64 KiB), the fastest block measured.
 BLOCK_COLUMNS = 256
+# Batch kernel: blocks of matrices at least this dense are multiplied densely (every weight, an
+# activation row loaded once for four rows) rather than in CSR; CSR wins at density 0.5, the
+# dense pass at 0.75 (docs/benchmark.md).
+DENSE_PASS_MIN_DENSITY = 0.55
 # One image: matrices at least this dense are read densely (8 weights per instruction) rather
 # than by rows or columns (one weight and one index); the dense format wins at density 0.2 and
 # loses at 0.11 (docs/benchmark.md).
@@ -104,7 +109,7 @@ def _load(path: pathlib.Path) -> ctypes.CDLL:
     loaded.forward_vector.argtypes = [pointer, pointer, pointer]
     loaded.forward_vector.restype = ctypes.c_int64
     loaded.forward_batch.argtypes = [pointer, integer, integer, pointer, integer,
-                                     *[pointer] * 7, integer, pointer, integer, integer, pointer]
+                                     *[pointer] * 8, integer, pointer, integer, integer, pointer]
     loaded.forward_batch.restype = ctypes.c_int64
     return loaded
 
@@ -141,49 +146,63 @@ def _cache_aligned(array: np.ndarray) -> np.ndarray:
     return aligned
 
 
+def _dense_block(block: torch.Tensor) -> np.ndarray:
+    """A dense pass's weights: rows padded to a multiple of GROUP, each group (columns, GROUP)."""
+    rows, columns = block.shape
+    padded = torch.zeros(-(-rows // GROUP) * GROUP, columns)
+    padded[:rows] = block
+    return padded.reshape(-1, GROUP, columns).transpose(1, 2).numpy().astype(np.float32).ravel()
+
+
 def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros: bool
                  ) -> tuple[np.ndarray, ...]:
-    """Packs ``forward_batch``'s passes: each matrix in CSR, one pass per block of its columns.
+    """Packs ``forward_batch``'s passes, one per block of a matrix's columns.
 
-    Within a pass the rows come in order of their non-zeros, most first (stable), so that the
-    length of the kernel's loop over a row changes slowly from one row to the next.
+    A block at least :data:`DENSE_PASS_MIN_DENSITY` dense (every block with ``keep_zeros``) is
+    a dense pass: its pointers are its first column and its number of columns, its values
+    :func:`_dense_block`. Any other is in CSR, its rows in order of their non-zeros, most first
+    (stable), so that the length of the kernel's loop over a row changes slowly from one row
+    to the next; the rows' own indices follow its row pointers.
 
     Args:
         weights: The (out, in) matrices, first layer first.
         block_columns: Input columns per pass.
-        keep_zeros: Store every weight, zeros too, as a dense product multiplies them.
+        keep_zeros: Multiply every weight, zeros too, as a dense engine does.
 
     Returns:
-        The passes' concatenated arrays: per pass its CSR row pointers in that order followed
-        by the rows' own indices (int32), column indices (uint16, the matrix's own) and
-        values (float32); then per pass its rows, the offsets of its pointers and of its
-        values, and its flags (int64).
+        The passes' concatenated pointers (int32), column indices (uint16, the matrix's own)
+        and values (float32); then per pass its rows, the offsets of its pointers, of its
+        indices and of its values, and its flags (int64).
     """
-    pointers, indices, values, rows, pointer_offsets, value_offsets, flags = ([] for _ in range(7))
-    pointer_count = value_count = 0
+    pointers, indices, values, rows, flags = [], [], [], [], []
+    offsets = {"pointers": [], "indices": [], "values": []}
+    counts = dict.fromkeys(offsets, 0)
     for index, weight in enumerate(weights):
         starts = range(0, max(weight.shape[1], 1), block_columns)
         for number, start in enumerate(starts):
             block = weight[:, start:start + block_columns]
-            order = (torch.arange(block.shape[0]) if keep_zeros else
-                     torch.argsort((block != 0).sum(dim=1), descending=True, stable=True))
-            row_pointers, columns, block_values = compact.csr_numpy(block[order], np.uint16,
-                                                                    keep_zeros)
-            pointers.append(np.concatenate([row_pointers, order.numpy().astype(np.int32)]))
-            indices.append(columns + np.uint16(start))
-            values.append(block_values)
-            rows.append(weight.shape[0])
-            pointer_offsets.append(pointer_count)
-            value_offsets.append(value_count)
-            pointer_count += len(pointers[-1])
-            value_count += len(block_values)
             flag = ACCUMULATE if number else 0
+            nonzeros = int(torch.count_nonzero(block))
+            if keep_zeros or nonzeros >= DENSE_PASS_MIN_DENSITY * block.numel():
+                flag |= DENSE_PASS
+                pointers.append(np.array([start, block.shape[1]], dtype=np.int32))
+                indices.append(np.zeros(0, dtype=np.uint16))
+                values.append(_dense_block(block))
+            else:
+                order = torch.argsort((block != 0).sum(dim=1), descending=True, stable=True)
+                row_pointers, columns, block_values = compact.csr_numpy(block[order], np.uint16)
+                pointers.append(np.concatenate([row_pointers, order.numpy().astype(np.int32)]))
+                indices.append(columns + np.uint16(start))
+                values.append(block_values)
+            rows.append(weight.shape[0])
+            for name, arrays in (("pointers", pointers), ("indices", indices), ("values", values)):
+                offsets[name].append(counts[name])
+                counts[name] += len(arrays[-1])
             if number == len(starts) - 1:
                 flag |= END_OF_LAYER | (APPLY_RELU if index < len(weights) - 1 else 0)
             flags.append(flag)
     return (np.concatenate(pointers), np.concatenate(indices), np.concatenate(values),
-            *(np.array(column, dtype=np.int64)
-              for column in (rows, pointer_offsets, value_offsets, flags)))
+            *(np.array(column, dtype=np.int64) for column in (rows, *offsets.values(), flags)))
 
 
 class _VectorLayer(ctypes.Structure):
@@ -286,7 +305,9 @@ class KernelForward:
         self._min_image_width = (self._inputs if input_units is None
                                  else int(self._input_units.max(initial=-1)) + 1)
         self._num_threads = num_threads
-        self._work = _cache_aligned(np.zeros(num_threads * 2 * self._width * TILE,
+        # Rows of a tile's two activation buffers: dense passes write whole groups of GROUP.
+        self._batch_width = -(-self._width // GROUP) * GROUP
+        self._work = _cache_aligned(np.zeros(num_threads * 2 * self._batch_width * TILE,
                                              dtype=np.float32))
         self._work_pointer = self._work.ctypes.data
         self._vector_formats = [FORMAT_DENSE if dense else vector_format(weight, index == 0)
@@ -345,6 +366,6 @@ class KernelForward:
             # If the kernel cannot start every thread, the tiles are shared among those that run.
             self._library.forward_batch(
                 images.data_ptr(), batch, image_width, self._units_pointer, self._inputs,
-                *self._blocked_pointers, self._passes, self._work_pointer, self._width,
+                *self._blocked_pointers, self._passes, self._work_pointer, self._batch_width,
                 self._num_threads, logits.data_ptr())
         return logits
