@@ -59,8 +59,8 @@ static inline __attribute__((always_inline)) void add_row(
 }
 
 /* Copies the pixels the first matrix reads of `count` images (row-major from `first`) into
- * (inputs, TILE) activation rows, zeros past `count`. A full tile on AVX-512 gathers 16
- * images' pixel with one instruction. */
+ * (inputs, TILE) activation rows, zeros past `count`. A full tile on AVX-512 gathers a pixel
+ * of 16 images with one instruction. */
 static void gather_tile(const float *first, int64_t count, int64_t image_width,
                         const int64_t *input_units, int64_t inputs, float *target) {
 #if defined(__AVX512F__)
