@@ -12,8 +12,9 @@ from prunekit import aggregate, files
 PLOTS = REPO / "plots"
 # The paired differences the README shows: (comparison, recipe, method, k).
 README_PAIRS = [("magnitude - random", "adam", "weight", 90),
-                ("magnitude - random", "adam", "unit", 80),
-                ("global - weight", "adam", "global", 90),
+                ("magnitude - random", "adam", "unit", 70),
+                ("global - weight", "adam", "global", 80),
+                ("global - weight", "adam", "global", 95),
                 ("global - weight", "group", "global", 95),
                 ("l1 - adam", "l1", "weight", 90),
                 ("constant - adam", "constant", "weight", 90),
