@@ -36,8 +36,8 @@ CANDIDATES = {
                                     (3e-5, 0.0))]
     # adam's validated rate, with the chosen strength and half of it (a step shrinks a weight
     # by about lr * strength).
-    + [dataclasses.replace(BASE, lr=2e-3, l1=strength, penalty_warmup=0.5)
-       for strength in (3e-5, 1.5e-5)],
+    + [dataclasses.replace(BASE, lr=2e-3, l1=strength, penalty_warmup=warmup)
+       for strength, warmup in ((3e-5, 0.5), (1.5e-5, 0.5), (3e-5, 0.0))],
     "group": [dataclasses.replace(BASE, group_lasso=strength) for strength in (1e-4, 2e-4, 4e-4)]
     + [dataclasses.replace(BASE, lr=2e-3, group_lasso=strength) for strength in (2e-4, 1e-4)],
 }
