@@ -7,8 +7,8 @@ ctypes. A machine without a compiler gets :class:`KernelUnavailableError`.
 
 :class:`KernelForward` packs a network for the kernel's two passes: one image at a time, each
 layer's rows split between threads and each layer in the format that reads it fastest; and
-batches, in tiles of 64 images with every matrix in CSR. Measurements behind the constants:
-docs/benchmark.md.
+batches, in tiles of 64 images with each block of a matrix's columns in CSR or, where it is
+dense enough, densely. Measurements behind the constants: docs/benchmark.md.
 """
 
 from __future__ import annotations
@@ -268,9 +268,9 @@ class KernelForward:
 
     One image runs through ``forward_vector``, every layer's rows split between the calling
     thread and pool workers (fewer threads for small networks), each layer in the format of
-    :func:`vector_format`; larger batches through ``forward_batch``'s CSR tiles of 64 images,
-    shared between threads. The pool's threads are kept between calls and spin 0.1 ms after
-    one.
+    :func:`vector_format`; larger batches through ``forward_batch``'s tiles of 64 images (see
+    :func:`_pack_passes`), shared between threads. The pool's threads are kept between calls
+    and spin 0.1 ms after one.
 
     Args:
         weights: The (out, in) matrices, first layer first, none of them empty.
