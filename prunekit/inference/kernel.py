@@ -175,34 +175,31 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
         indices and of its values, and its flags (int64).
     """
     pointers, indices, values, rows, flags = [], [], [], [], []
-    offsets = {"pointers": [], "indices": [], "values": []}
-    counts = dict.fromkeys(offsets, 0)
     for index, weight in enumerate(weights):
         starts = range(0, max(weight.shape[1], 1), block_columns)
         for number, start in enumerate(starts):
             block = weight[:, start:start + block_columns]
+            row_nonzeros = (block != 0).sum(dim=1)
             flag = ACCUMULATE if number else 0
-            nonzeros = int(torch.count_nonzero(block))
-            if keep_zeros or nonzeros >= DENSE_PASS_MIN_DENSITY * block.numel():
+            if keep_zeros or int(row_nonzeros.sum()) >= DENSE_PASS_MIN_DENSITY * block.numel():
                 flag |= DENSE_PASS
                 pointers.append(np.array([start, block.shape[1]], dtype=np.int32))
                 indices.append(np.zeros(0, dtype=np.uint16))
                 values.append(_dense_block(block))
             else:
-                order = torch.argsort((block != 0).sum(dim=1), descending=True, stable=True)
+                order = torch.argsort(row_nonzeros, descending=True, stable=True)
                 row_pointers, columns, block_values = compact.csr_numpy(block[order], np.uint16)
                 pointers.append(np.concatenate([row_pointers, order.numpy().astype(np.int32)]))
                 indices.append(columns + np.uint16(start))
                 values.append(block_values)
             rows.append(weight.shape[0])
-            for name, arrays in (("pointers", pointers), ("indices", indices), ("values", values)):
-                offsets[name].append(counts[name])
-                counts[name] += len(arrays[-1])
             if number == len(starts) - 1:
                 flag |= END_OF_LAYER | (APPLY_RELU if index < len(weights) - 1 else 0)
             flags.append(flag)
+    # Each pass's arrays start where the passes before it end.
+    offsets = [np.cumsum([0, *map(len, arrays[:-1])]) for arrays in (pointers, indices, values)]
     return (np.concatenate(pointers), np.concatenate(indices), np.concatenate(values),
-            *(np.array(column, dtype=np.int64) for column in (rows, *offsets.values(), flags)))
+            *(np.array(column, dtype=np.int64) for column in (rows, *offsets, flags)))
 
 
 class _VectorLayer(ctypes.Structure):
