@@ -62,11 +62,11 @@ def main() -> None:
         for name in names:
             network, _, _ = artifacts.read_compact(pruned / f"{name}.pt")
             ideal[name] = dense.num_weights() / network.num_nonzero()
+            calls[f"{name} torch"] = plans.compact_dense_plan(network)
+            reference = calls[f"{name} torch"](batch)
             for label, module in (("now", kernel), (revision, earlier)):
                 forward = module.KernelForward(network.weights, network.input_units(), THREADS)
-                torch.testing.assert_close(forward(batch), calls.setdefault(
-                    f"{name} torch", plans.compact_dense_plan(network))(batch),
-                    rtol=1e-4, atol=1e-4)
+                torch.testing.assert_close(forward(batch), reference, rtol=1e-4, atol=1e-4)
                 calls[f"{name} kernel {label}"] = forward
         timed = {label: (lambda call=call: call(batch)) for label, call in calls.items()}
         medians = {label: [] for label in timed}
