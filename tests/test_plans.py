@@ -172,9 +172,13 @@ def test_batch_kernel_multiplies_dense_blocks_densely_and_sparse_ones_in_csr(
     shapes, densities = [(37, 30), (21, 37), (10, 21)], [0.9, 0.3, 1.0]
     weights = [random_weights([shape], seed=index, density=density)[0]
                for index, (shape, density) in enumerate(zip(shapes, densities, strict=True))]
-    flags = kernel._pack_passes(weights, block_columns=16, keep_zeros=False)[-1]
+    packed = kernel._pack_passes(weights, block_columns=16, keep_zeros=False)
+    pointers, pointer_offsets, flags = packed[0], packed[4], packed[-1]
     dense_passes = [bool(flag & kernel.DENSE_PASS) for flag in flags]
     assert dense_passes == [True, True, False, False, False, True, True]  # 2, 3 and 2 blocks.
+    # A dense pass's pointers are its first column and its width: 30 columns split 15 + 15.
+    first_layer = [pointers[offset:offset + 2].tolist() for offset in pointer_offsets[:2]]
+    assert first_layer == [[0, 15], [15, 15]]
     forward = kernel.KernelForward(weights, None, num_threads=2, block_columns=16)
     for batch_size in (256, 70):
         inputs = random_images(batch_size, width=30)

@@ -1,7 +1,8 @@
 /* Whole-network forward passes of a ReLU MLP without biases, built by
  * prunekit/inference/kernel.py on first use (cc -O3 -march=native -pthread) and called
  * through ctypes. The last layer gets no ReLU. Inputs are the images' full rows; the pixels
- * the first matrix reads are gathered here rather than by a copy before the call.
+ * the first matrix reads are gathered (one image) or transposed (a batch) here rather than by
+ * a copy before the call.
  *
  * forward_vector runs one image: every layer's rows are split between the calling thread and
  * pool workers, each layer stored in the format that reads it fastest (rows, columns that
@@ -58,33 +59,63 @@ static inline __attribute__((always_inline)) void add_row(
     for (int lane = 0; lane < LANES; ++lane) row[lane] = sums[0][lane];
 }
 
-/* Copies the pixels the first matrix reads of `count` images (row-major from `first`) into
- * (inputs, TILE) activation rows, zeros past `count`. A full tile on AVX-512 gathers a pixel
- * of 16 images with one instruction. */
-static void gather_tile(const float *first, int64_t count, int64_t image_width,
-                        const int64_t *input_units, int64_t inputs, float *target) {
 #if defined(__AVX512F__)
-    if (count == TILE && TILE * image_width <= INT32_MAX) {
-        const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
-                                                14, 15);
-        for (int64_t base = 0; base < TILE; base += 16) {
-            const __m512i offsets = _mm512_mullo_epi32(
-                _mm512_add_epi32(lanes, _mm512_set1_epi32((int32_t)base)),
-                _mm512_set1_epi32((int32_t)image_width));
-            for (int64_t feature = 0; feature < inputs; ++feature) {
-                const float *pixel = first + (input_units == NULL ? feature : input_units[feature]);
-                _mm512_store_ps(target + feature * TILE + base,
-                                _mm512_i32gather_ps(offsets, pixel, 4));
-            }
+/* Transposes a 16 x 16 block in registers: rows[i] holds row i on entry, column i on return. */
+static inline __attribute__((always_inline)) void transpose16(__m512 rows[16]) {
+    __m512 mixed[16];
+    for (int i = 0; i < 8; ++i) { /* pairs of rows interleaved float by float */
+        mixed[2 * i] = _mm512_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
+        mixed[2 * i + 1] = _mm512_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) { /* then fours of rows, two floats at a time */
+        const __m512d a = _mm512_castps_pd(mixed[4 * i]), b = _mm512_castps_pd(mixed[4 * i + 1]);
+        const __m512d c = _mm512_castps_pd(mixed[4 * i + 2]);
+        const __m512d d = _mm512_castps_pd(mixed[4 * i + 3]);
+        rows[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        rows[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        rows[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        rows[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 2; ++i) /* then eights, four floats (a 128-bit lane) at a time */
+        for (int j = 0; j < 4; ++j) {
+            mixed[8 * i + j] = _mm512_shuffle_f32x4(rows[8 * i + j], rows[8 * i + 4 + j], 0x88);
+            mixed[8 * i + 4 + j] = _mm512_shuffle_f32x4(rows[8 * i + j], rows[8 * i + 4 + j],
+                                                        0xdd);
         }
+    for (int j = 0; j < 8; ++j) { /* and all sixteen */
+        rows[j] = _mm512_shuffle_f32x4(mixed[j], mixed[8 + j], 0x88);
+        rows[8 + j] = _mm512_shuffle_f32x4(mixed[j], mixed[8 + j], 0xdd);
+    }
+}
+#endif
+
+/* Copies the first `pixels` pixels of `count` images (row-major from `first`) into (pixels,
+ * TILE) activation rows, zeros past `count`. A full tile on AVX-512 moves blocks of 16 images
+ * by 16 pixels through registers, so `target` must hold `pixels` rounded up to 16 rows. */
+static void transpose_tile(const float *first, int64_t count, int64_t image_width,
+                           int64_t pixels, float *target) {
+#if defined(__AVX512F__)
+    if (count == TILE) {
+        for (int64_t base = 0; base < TILE; base += 16)
+            for (int64_t pixel = 0; pixel < pixels; pixel += 16) {
+                /* The last block of a row reads only the pixels the image has. */
+                const __mmask16 present = image_width - pixel >= 16
+                    ? (__mmask16)0xffff : (__mmask16)((1u << (image_width - pixel)) - 1);
+                __m512 rows[16];
+                for (int image = 0; image < 16; ++image)
+                    rows[image] = _mm512_maskz_loadu_ps(
+                        present, first + (base + image) * image_width + pixel);
+                transpose16(rows);
+                for (int column = 0; column < 16; ++column)
+                    _mm512_store_ps(target + (pixel + column) * TILE + base, rows[column]);
+            }
         return;
     }
 #endif
-    for (int64_t feature = 0; feature < inputs; ++feature) {
-        const float *pixel = first + (input_units == NULL ? feature : input_units[feature]);
+    for (int64_t pixel = 0; pixel < pixels; ++pixel) {
         for (int64_t lane = 0; lane < count; ++lane)
-            target[feature * TILE + lane] = pixel[lane * image_width];
-        for (int64_t lane = count; lane < TILE; ++lane) target[feature * TILE + lane] = 0.0f;
+            target[pixel * TILE + lane] = first[lane * image_width + pixel];
+        for (int64_t lane = count; lane < TILE; ++lane) target[pixel * TILE + lane] = 0.0f;
     }
 }
 
@@ -129,8 +160,7 @@ static inline __attribute__((always_inline)) void dense_rows(
 struct tile_range {
     const float *images;
     int64_t batch, image_width;
-    const int64_t *input_units;
-    int64_t inputs;
+    int64_t pixels;
     const int32_t *row_pointers;
     const uint16_t *column_indices;
     const float *values;
@@ -158,8 +188,7 @@ static void forward_tiles(const struct tile_range *range) {
     /* Locals, so that the loops keep the pointers in registers. */
     const float *const images = range->images;
     const int64_t batch = range->batch, image_width = range->image_width;
-    const int64_t *const input_units = range->input_units;
-    const int64_t inputs = range->inputs;
+    const int64_t pixels = range->pixels;
     const int32_t *const row_pointers = range->row_pointers;
     const uint16_t *const column_indices = range->column_indices;
     const float *const values = range->values;
@@ -173,8 +202,7 @@ static void forward_tiles(const struct tile_range *range) {
         float *current = work, *following = work + width * TILE;
         const int64_t start = tile * TILE;
         const int64_t count = batch - start < TILE ? batch - start : TILE;
-        gather_tile(images + start * image_width, count, image_width, input_units, inputs,
-                    current);
+        transpose_tile(images + start * image_width, count, image_width, pixels, current);
         for (int64_t pass = 0; pass < passes; ++pass) {
             const int32_t *pointers = row_pointers + pointer_offsets[pass];
             const uint16_t *indices = column_indices + index_offsets[pass];
@@ -297,7 +325,7 @@ static void run_tile_task(int64_t index) { forward_tiles(&pool.ranges[index]); }
  * pool workers; work holds threads * 2 * width * TILE floats. Returns the number of threads
  * that ran (fewer than asked if a worker could not be started). */
 int64_t forward_batch(const float *images, int64_t batch, int64_t image_width,
-                      const int64_t *input_units, int64_t inputs, const int32_t *row_pointers,
+                      int64_t pixels, const int32_t *row_pointers,
                       const uint16_t *column_indices, const float *values, const int64_t *rows,
                       const int64_t *pointer_offsets, const int64_t *index_offsets,
                       const int64_t *value_offsets, const int64_t *flags, int64_t passes,
@@ -316,7 +344,7 @@ int64_t forward_batch(const float *images, int64_t batch, int64_t image_width,
     for (int64_t part = 0; part < parts; ++part) {
         const int64_t first = part * share;
         pool.ranges[part] = (struct tile_range){
-            images, batch, image_width, input_units, inputs, row_pointers, column_indices,
+            images, batch, image_width, pixels, row_pointers, column_indices,
             values, rows, pointer_offsets, index_offsets, value_offsets, flags, passes,
             work + part * 2 * width * TILE, width, first,
             first + share < tiles ? first + share : tiles, logits};

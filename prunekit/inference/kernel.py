@@ -42,8 +42,8 @@ RUN_VECTORS = 8  # 8-float vectors of rows per run of a dense layer in forward_v
 MAX_INDEX = np.iinfo(np.uint16).max  # The kernels' indices are 16-bit.
 CACHE_LINE_BYTES = 64
 
-# Input columns per pass of the tiled batch kernel: 256 activation rows of a 64-image tile
-# (64 KiB), the fastest block measured.
+# Input columns per pass of the tiled batch kernel, at most: 256 activation rows of a 64-image
+# tile (64 KiB), the fastest block measured; a matrix's columns are split into equal blocks.
 BLOCK_COLUMNS = 256
 # Batch kernel: blocks of matrices at least this dense are multiplied densely (every weight, an
 # activation row loaded once for four rows) rather than in CSR; CSR wins at density 0.5, the
@@ -108,8 +108,7 @@ def _load(path: pathlib.Path) -> ctypes.CDLL:
     pointer, integer = ctypes.c_void_p, ctypes.c_int64
     loaded.forward_vector.argtypes = [pointer, pointer, pointer]
     loaded.forward_vector.restype = ctypes.c_int64
-    loaded.forward_batch.argtypes = [pointer, integer, integer, pointer, integer,
-                                     *[pointer] * 8, integer, pointer, integer, integer, pointer]
+    loaded.forward_batch.argtypes = [pointer, integer, integer, integer, *[pointer] * 8, integer, pointer, integer, integer, pointer]
     loaded.forward_batch.restype = ctypes.c_int64
     return loaded
 
@@ -154,6 +153,20 @@ def _dense_block(block: torch.Tensor) -> np.ndarray:
     return padded.reshape(-1, GROUP, columns).transpose(1, 2).numpy().astype(np.float32).ravel()
 
 
+def _by_pixel(weights: Sequence[torch.Tensor], input_units: torch.Tensor | None
+              ) -> list[torch.Tensor]:
+    """The matrices with the first one's columns at the pixels they read (zeros between).
+
+    ``forward_batch`` transposes the images' leading pixels whole, so its first matrix is
+    indexed by pixel rather than by the network's inputs.
+    """
+    if input_units is None:
+        return list(weights)
+    first = torch.zeros(weights[0].shape[0], int(input_units.max()) + 1)
+    first[:, input_units] = weights[0]
+    return [first, *weights[1:]]
+
+
 def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros: bool
                  ) -> tuple[np.ndarray, ...]:
     """Packs ``forward_batch``'s passes, one per block of a matrix's columns.
@@ -166,7 +179,7 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
 
     Args:
         weights: The (out, in) matrices, first layer first.
-        block_columns: Input columns per pass.
+        block_columns: Input columns per pass, at most.
         keep_zeros: Multiply every weight, zeros too, as a dense engine does.
 
     Returns:
@@ -176,9 +189,12 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
     """
     pointers, indices, values, rows, flags = [], [], [], [], []
     for index, weight in enumerate(weights):
-        starts = range(0, max(weight.shape[1], 1), block_columns)
+        # As few blocks as hold block_columns each, of equal width, so that no pass is short.
+        count = -(-max(weight.shape[1], 1) // block_columns)
+        bounds = [round(number * weight.shape[1] / count) for number in range(count + 1)]
+        starts = bounds[:-1]
         for number, start in enumerate(starts):
-            block = weight[:, start:start + block_columns]
+            block = weight[:, start:bounds[number + 1]]
             row_nonzeros = (block != 0).sum(dim=1)
             flag = ACCUMULATE if number else 0
             if keep_zeros or int(row_nonzeros.sum()) >= DENSE_PASS_MIN_DENSITY * block.numel():
@@ -273,7 +289,7 @@ class KernelForward:
         weights: The (out, in) matrices, first layer first, none of them empty.
         input_units: Indices of the input pixels the first matrix reads, or None for all.
         num_threads: Threads the kernel may use.
-        block_columns: Input columns per pass of the tiled batch kernel.
+        block_columns: Input columns per pass of the tiled batch kernel, at most.
         dense: Multiply every weight, zeros too, as a dense engine does (one image still
             skips zero activations): the kernel's own dense baseline.
 
@@ -284,16 +300,6 @@ class KernelForward:
 
     def __init__(self, weights: Sequence[torch.Tensor], input_units: torch.Tensor | None,
                  num_threads: int, block_columns: int = BLOCK_COLUMNS, dense: bool = False):
-        self._width = max(max(weight.shape) for weight in weights)
-        if self._width > MAX_INDEX:
-            raise KernelUnavailableError(f"a layer {self._width} wide is beyond the kernels' "
-                                         f"16-bit indices (at most {MAX_INDEX})")
-        self._library = library()
-        weights = [weight.detach().to(torch.float32) for weight in weights]
-        self._blocked = _pack_passes(weights, block_columns, keep_zeros=dense)
-        self._blocked_pointers = [array.ctypes.data for array in self._blocked]
-        self._passes = len(self._blocked[3])
-        self._outputs = weights[-1].shape[0]
         self._input_units = (None if input_units is None
                              else np.ascontiguousarray(input_units.numpy(), dtype=np.int64))
         self._units_pointer = None if input_units is None else self._input_units.ctypes.data
@@ -301,9 +307,22 @@ class KernelForward:
         # The kernel reads pixels by index: narrower images must be refused here.
         self._min_image_width = (self._inputs if input_units is None
                                  else int(self._input_units.max(initial=-1)) + 1)
+        self._width = max(self._min_image_width, *(max(weight.shape) for weight in weights))
+        if self._width > MAX_INDEX:
+            raise KernelUnavailableError(f"a layer {self._width} wide is beyond the kernels' "
+                                         f"16-bit indices (at most {MAX_INDEX})")
+        self._library = library()
+        weights = [weight.detach().to(torch.float32) for weight in weights]
+        self._blocked = _pack_passes(_by_pixel(weights, input_units), block_columns,
+                                     keep_zeros=dense)
+        self._blocked_pointers = [array.ctypes.data for array in self._blocked]
+        self._passes = len(self._blocked[3])
+        self._outputs = weights[-1].shape[0]
         self._num_threads = num_threads
-        # Rows of a tile's two activation buffers: dense passes write whole groups of GROUP.
-        self._batch_width = -(-self._width // GROUP) * GROUP
+        # Rows of a tile's two activation buffers: the images' pixels are transposed 16 at a
+        # time, and dense passes write whole groups of GROUP.
+        self._batch_width = -(-max(self._width, -(-self._min_image_width // 16) * 16)
+                              // GROUP) * GROUP
         self._work = _cache_aligned(np.zeros(num_threads * 2 * self._batch_width * TILE,
                                              dtype=np.float32))
         self._work_pointer = self._work.ctypes.data
@@ -362,7 +381,7 @@ class KernelForward:
         else:
             # If the kernel cannot start every thread, the tiles are shared among those that run.
             self._library.forward_batch(
-                images.data_ptr(), batch, image_width, self._units_pointer, self._inputs,
+                images.data_ptr(), batch, image_width, self._min_image_width,
                 *self._blocked_pointers, self._passes, self._work_pointer, self._batch_width,
                 self._num_threads, logits.data_ptr())
         return logits
