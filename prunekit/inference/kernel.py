@@ -108,7 +108,8 @@ def _load(path: pathlib.Path) -> ctypes.CDLL:
     pointer, integer = ctypes.c_void_p, ctypes.c_int64
     loaded.forward_vector.argtypes = [pointer, pointer, pointer]
     loaded.forward_vector.restype = ctypes.c_int64
-    loaded.forward_batch.argtypes = [pointer, integer, integer, integer, *[pointer] * 8, integer, pointer, integer, integer, pointer]
+    loaded.forward_batch.argtypes = [pointer, integer, integer, integer, *[pointer] * 8,
+                                     integer, pointer, integer, integer, pointer]
     loaded.forward_batch.restype = ctypes.c_int64
     return loaded
 
