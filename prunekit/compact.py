@@ -93,33 +93,31 @@ def compact(weights: Sequence[torch.Tensor]) -> CompactNetwork:
                           weights=tuple(compacted))
 
 
-def csr_arrays(weight: torch.Tensor, keep_zeros: bool = False
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def csr_arrays(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Splits a 2-D matrix into CSR arrays: int64 row pointers, int64 columns, values.
 
-    Values are the non-zeros in row-major order, or with ``keep_zeros`` every entry (a dense
-    matrix in CSR form). Every CSR form in the project (artifacts, ``torch.sparse``, MKL and
-    the compiled kernel) is built from these arrays.
+    Values are the non-zeros in row-major order. Every CSR form in the project (artifacts,
+    ``torch.sparse``, MKL and the compiled kernel) is built from these arrays.
 
     Raises:
         ValueError: If ``weight`` is not 2-D.
     """
     if weight.ndim != 2:
         raise ValueError(f"expected a 2-D matrix, got shape {tuple(weight.shape)}")
-    kept = torch.ones_like(weight, dtype=torch.bool) if keep_zeros else weight.detach() != 0
+    kept = weight.detach() != 0
     row_pointers = torch.zeros(weight.shape[0] + 1, dtype=torch.int64)
     row_pointers[1:] = torch.cumsum(kept.sum(dim=1), dim=0)
     columns = torch.nonzero(kept)[:, 1]  # Row-major order.
     return row_pointers, columns, weight.detach()[kept].contiguous()
 
 
-def csr_numpy(weight: torch.Tensor, index_dtype: type[np.integer], keep_zeros: bool = False
+def csr_numpy(weight: torch.Tensor, index_dtype: type[np.integer]
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns :func:`csr_arrays` as new NumPy arrays for compiled code to read.
 
     Row pointers are int32 and values float32, as MKL and the kernels take them; columns are of
     ``index_dtype`` (MKL reads int32, the kernels 16-bit indices).
     """
-    row_pointers, columns, values = csr_arrays(weight, keep_zeros)
+    row_pointers, columns, values = csr_arrays(weight)
     return (row_pointers.numpy().astype(np.int32), columns.numpy().astype(index_dtype),
             values.numpy().astype(np.float32))
