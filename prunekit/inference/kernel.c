@@ -87,28 +87,66 @@ static inline __attribute__((always_inline)) void transpose16(__m512 rows[16]) {
         rows[8 + j] = _mm512_shuffle_f32x4(mixed[j], mixed[8 + j], 0xdd);
     }
 }
+
+/* Copies a block of 16 images (rows `image_width` apart from `first`) by 16 pixels, of which
+ * the first `present` exist, into 16 activation rows (TILE apart from `target`). */
+static inline void transpose_block(const float *first, int64_t image_width, int64_t present,
+                                   float *target) {
+    const __mmask16 mask = present >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << present) - 1);
+    __m512 rows[16];
+    for (int image = 0; image < 16; ++image)
+        rows[image] = _mm512_maskz_loadu_ps(mask, first + image * image_width);
+    transpose16(rows);
+    for (int column = 0; column < 16; ++column)
+        _mm512_store_ps(target + column * TILE, rows[column]);
+}
+#elif defined(__AVX2__)
+/* Transposes an 8 x 8 block in registers: rows[i] holds row i on entry, column i on return. */
+static inline __attribute__((always_inline)) void transpose8(__m256 rows[8]) {
+    __m256 mixed[8], fours[8];
+    for (int i = 0; i < 4; ++i) { /* pairs of rows interleaved float by float */
+        mixed[2 * i] = _mm256_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
+        mixed[2 * i + 1] = _mm256_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; ++i) { /* then fours of rows, two floats at a time */
+        fours[4 * i] = _mm256_shuffle_ps(mixed[4 * i], mixed[4 * i + 2], 0x44);
+        fours[4 * i + 1] = _mm256_shuffle_ps(mixed[4 * i], mixed[4 * i + 2], 0xee);
+        fours[4 * i + 2] = _mm256_shuffle_ps(mixed[4 * i + 1], mixed[4 * i + 3], 0x44);
+        fours[4 * i + 3] = _mm256_shuffle_ps(mixed[4 * i + 1], mixed[4 * i + 3], 0xee);
+    }
+    for (int j = 0; j < 4; ++j) { /* and all eight, a 128-bit lane at a time */
+        rows[j] = _mm256_permute2f128_ps(fours[j], fours[4 + j], 0x20);
+        rows[4 + j] = _mm256_permute2f128_ps(fours[j], fours[4 + j], 0x31);
+    }
+}
+
+/* transpose_block's AVX2 form: 8 images by 8 pixels, of which the first `present` exist. */
+static inline void transpose_block(const float *first, int64_t image_width, int64_t present,
+                                   float *target) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(present < 8 ? present : 8)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 rows[8];
+    for (int image = 0; image < 8; ++image)
+        rows[image] = _mm256_maskload_ps(first + image * image_width, mask);
+    transpose8(rows);
+    for (int column = 0; column < 8; ++column)
+        _mm256_store_ps(target + column * TILE, rows[column]);
+}
 #endif
 
 /* Copies the first `pixels` pixels of `count` images (row-major from `first`) into (pixels,
- * TILE) activation rows, zeros past `count`. A full tile on AVX-512 moves blocks of 16 images
- * by 16 pixels through registers, so `target` must hold `pixels` rounded up to 16 rows. */
+ * TILE) activation rows, zeros past `count`. A full tile moves square blocks of a vector's
+ * floats (16 images by 16 pixels with AVX-512, 8 by 8 with AVX2) through registers, so
+ * `target` must hold `pixels` rounded up to 16 rows. */
 static void transpose_tile(const float *first, int64_t count, int64_t image_width,
                            int64_t pixels, float *target) {
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
     if (count == TILE) {
-        for (int64_t base = 0; base < TILE; base += 16)
-            for (int64_t pixel = 0; pixel < pixels; pixel += 16) {
+        for (int64_t base = 0; base < TILE; base += VECTOR_FLOATS)
+            for (int64_t pixel = 0; pixel < pixels; pixel += VECTOR_FLOATS)
                 /* The last block of a row reads only the pixels the image has. */
-                const __mmask16 present = image_width - pixel >= 16
-                    ? (__mmask16)0xffff : (__mmask16)((1u << (image_width - pixel)) - 1);
-                __m512 rows[16];
-                for (int image = 0; image < 16; ++image)
-                    rows[image] = _mm512_maskz_loadu_ps(
-                        present, first + (base + image) * image_width + pixel);
-                transpose16(rows);
-                for (int column = 0; column < 16; ++column)
-                    _mm512_store_ps(target + (pixel + column) * TILE + base, rows[column]);
-            }
+                transpose_block(first + base * image_width + pixel, image_width,
+                                image_width - pixel, target + pixel * TILE + base);
         return;
     }
 #endif
