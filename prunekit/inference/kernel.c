@@ -137,7 +137,8 @@ static inline void transpose_block(const float *first, int64_t image_width, int6
 /* Copies the first `pixels` pixels of `count` images (row-major from `first`) into (pixels,
  * TILE) activation rows, zeros past `count`. A full tile moves square blocks of a vector's
  * floats (16 images by 16 pixels with AVX-512, 8 by 8 with AVX2) through registers, so
- * `target` must hold `pixels` rounded up to 16 rows. */
+ * `target` must hold `pixels` rounded up to 16 rows; the rows past `pixels` get the images'
+ * next pixels (or zeros past their width), which no matrix reads. */
 static void transpose_tile(const float *first, int64_t count, int64_t image_width,
                            int64_t pixels, float *target) {
 #if defined(__AVX512F__) || defined(__AVX2__)
@@ -360,8 +361,10 @@ static void run_on_pool(void (*task)(int64_t index)) {
 static void run_tile_task(int64_t index) { forward_tiles(&pool.ranges[index]); }
 
 /* Logits of a batch, its tiles split evenly between the calling thread and threads - 1
- * pool workers; work holds threads * 2 * width * TILE floats. Returns the number of threads
- * that ran (fewer than asked if a worker could not be started). */
+ * pool workers; work holds threads * 2 * width * TILE floats, where width is at least the
+ * widest layer and `pixels` rounded up to 16 (pixels <= image_width: the first matrix reads
+ * the images' first `pixels` pixels). Returns the number of threads that ran (fewer than
+ * asked if a worker could not be started). */
 int64_t forward_batch(const float *images, int64_t batch, int64_t image_width,
                       int64_t pixels, const int32_t *row_pointers,
                       const uint16_t *column_indices, const float *values, const int64_t *rows,

@@ -159,7 +159,9 @@ def _by_pixel(weights: Sequence[torch.Tensor], input_units: torch.Tensor | None
     """The matrices with the first one's columns at the pixels they read (zeros between).
 
     ``forward_batch`` transposes the images' leading pixels whole, so its first matrix is
-    indexed by pixel rather than by the network's inputs.
+    indexed by pixel rather than by the network's inputs. A dense pass over a first-layer
+    block multiplies those zero columns too; of the committed run's networks, two have such a
+    block and leave pixels unread (l1 global k90: 5 of 784, group weight k80: 1).
     """
     if input_units is None:
         return list(weights)
@@ -295,8 +297,8 @@ class KernelForward:
             skips zero activations): the kernel's own dense baseline.
 
     Raises:
-        KernelUnavailableError: If the kernels cannot be compiled, or a layer is wider than
-            their 16-bit indices reach.
+        KernelUnavailableError: If the kernels cannot be compiled, or a layer, or the pixels
+            the first matrix reads, are wider than their 16-bit indices reach.
     """
 
     def __init__(self, weights: Sequence[torch.Tensor], input_units: torch.Tensor | None,
@@ -310,8 +312,8 @@ class KernelForward:
                                  else int(self._input_units.max(initial=-1)) + 1)
         self._width = max(self._min_image_width, *(max(weight.shape) for weight in weights))
         if self._width > MAX_INDEX:
-            raise KernelUnavailableError(f"a layer {self._width} wide is beyond the kernels' "
-                                         f"16-bit indices (at most {MAX_INDEX})")
+            raise KernelUnavailableError(f"a layer or image {self._width} wide is beyond the "
+                                         f"kernels' 16-bit indices (at most {MAX_INDEX})")
         self._library = library()
         weights = [weight.detach().to(torch.float32) for weight in weights]
         self._blocked = _pack_passes(_by_pixel(weights, input_units), block_columns,
