@@ -217,11 +217,10 @@ struct tile_range {
  * non-zeros first; the rows' own indices follow the pass's row pointers. A dense pass
  * (DENSE_PASS) multiplies every weight of its block, GROUP_RUN rows at a time, each activation
  * row loaded once for all of them; its rows are padded to a multiple of GROUP, so the work
- * space must hold that many. Each layer runs as
- * one or more passes over blocks of its input columns (flags: ACCUMULATE adds to the rows the
- * previous pass left, END_OF_LAYER makes the output the next layer's input, APPLY_RELU clamps
- * it), so that the activation rows one pass reads stay in cache (kernel.py's BLOCK_COLUMNS
- * sets the blocks). */
+ * space must hold that many. Each layer runs as one or more passes over blocks of its input
+ * columns (flags: ACCUMULATE adds to the rows the previous pass left, END_OF_LAYER makes the
+ * output the next layer's input, APPLY_RELU clamps it), so that the activation rows one pass
+ * reads stay in cache (kernel.py's BLOCK_COLUMNS sets the blocks). */
 static void forward_tiles(const struct tile_range *range) {
     if (range->first_tile >= range->stop_tile) return; /* an idle worker's empty share */
     /* Locals, so that the loops keep the pointers in registers. */
@@ -370,8 +369,7 @@ int64_t forward_batch(const float *images, int64_t batch, int64_t image_width,
                       const uint16_t *column_indices, const float *values, const int64_t *rows,
                       const int64_t *pointer_offsets, const int64_t *index_offsets,
                       const int64_t *value_offsets, const int64_t *flags, int64_t passes,
-                      float *work, int64_t width,
-                      int64_t threads, float *logits) {
+                      float *work, int64_t width, int64_t threads, float *logits) {
     const int64_t tiles = (batch + TILE - 1) / TILE;
     int64_t parts = threads < tiles ? threads : tiles;
     if (parts > MAX_THREADS) parts = MAX_THREADS;

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import itertools
 import os
 import pathlib
 import platform
@@ -40,6 +41,8 @@ FORMAT_NAMES = {FORMAT_CSR: "csr", FORMAT_CSC: "csc", FORMAT_DENSE: "dense"}
 MAX_PARTS = 8  # Threads forward_vector splits a layer between, at most.
 RUN_VECTORS = 8  # 8-float vectors of rows per run of a dense layer in forward_vector.
 MAX_INDEX = np.iinfo(np.uint16).max  # The kernels' indices are 16-bit.
+# Pixels (and images) per square block forward_batch transposes: 16 with AVX-512, 8 with AVX2.
+TRANSPOSE_BLOCK = 16
 CACHE_LINE_BYTES = 64
 
 # Input columns per pass of the tiled batch kernel, at most: 256 activation rows of a 64-image
@@ -146,10 +149,15 @@ def _cache_aligned(array: np.ndarray) -> np.ndarray:
     return aligned
 
 
+def _round_up(value: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is at least ``value``."""
+    return -(-value // multiple) * multiple
+
+
 def _dense_block(block: torch.Tensor) -> np.ndarray:
     """A dense pass's weights: rows padded to a multiple of GROUP, each group (columns, GROUP)."""
     rows, columns = block.shape
-    padded = torch.zeros(-(-rows // GROUP) * GROUP, columns)
+    padded = torch.zeros(_round_up(rows, GROUP), columns)
     padded[:rows] = block
     return padded.reshape(-1, GROUP, columns).transpose(1, 2).numpy().astype(np.float32).ravel()
 
@@ -160,8 +168,7 @@ def _by_pixel(weights: Sequence[torch.Tensor], input_units: torch.Tensor | None
 
     ``forward_batch`` transposes the images' leading pixels whole, so its first matrix is
     indexed by pixel rather than by the network's inputs. A dense pass over a first-layer
-    block multiplies those zero columns too; of the committed run's networks, two have such a
-    block and leave pixels unread (l1 global k90: 5 of 784, group weight k80: 1).
+    block multiplies those zero columns too.
     """
     if input_units is None:
         return list(weights)
@@ -195,9 +202,8 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
         # As few blocks as hold block_columns each, of equal width, so that no pass is short.
         count = -(-max(weight.shape[1], 1) // block_columns)
         bounds = [round(number * weight.shape[1] / count) for number in range(count + 1)]
-        starts = bounds[:-1]
-        for number, start in enumerate(starts):
-            block = weight[:, start:bounds[number + 1]]
+        for number, (start, stop) in enumerate(itertools.pairwise(bounds)):
+            block = weight[:, start:stop]
             row_nonzeros = (block != 0).sum(dim=1)
             flag = ACCUMULATE if number else 0
             if keep_zeros or int(row_nonzeros.sum()) >= DENSE_PASS_MIN_DENSITY * block.numel():
@@ -212,7 +218,7 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
                 indices.append(columns + np.uint16(start))
                 values.append(block_values)
             rows.append(weight.shape[0])
-            if number == len(starts) - 1:
+            if number == count - 1:
                 flag |= END_OF_LAYER | (APPLY_RELU if index < len(weights) - 1 else 0)
             flags.append(flag)
     # Each pass's arrays start where the passes before it end.
@@ -270,7 +276,7 @@ def _row_starts(weight: torch.Tensor, parts: int, multiple: int) -> list[int]:
 def _part_arrays(part: torch.Tensor, layer_format: int) -> tuple[np.ndarray, ...]:
     """Returns a part's pointers (int32), 16-bit indices and values for ``forward_vector``."""
     if layer_format == FORMAT_DENSE:
-        padded = torch.zeros(-(-part.shape[0] // 8) * 8, part.shape[1])
+        padded = torch.zeros(_round_up(part.shape[0], 8), part.shape[1])
         padded[:part.shape[0]] = part
         runs = padded.split(8 * RUN_VECTORS)  # Each run stored (inputs, its rows).
         values = torch.cat([run.T.flatten() for run in runs])
@@ -322,10 +328,10 @@ class KernelForward:
         self._passes = len(self._blocked[3])
         self._outputs = weights[-1].shape[0]
         self._num_threads = num_threads
-        # Rows of a tile's two activation buffers: the images' pixels are transposed 16 at a
-        # time, and dense passes write whole groups of GROUP.
-        self._batch_width = -(-max(self._width, -(-self._min_image_width // 16) * 16)
-                              // GROUP) * GROUP
+        # Rows of a tile's two activation buffers: the images' pixels are transposed in whole
+        # blocks, and dense passes write whole groups of GROUP.
+        self._batch_width = _round_up(
+            max(self._width, _round_up(self._min_image_width, TRANSPOSE_BLOCK)), GROUP)
         self._work = _cache_aligned(np.zeros(num_threads * 2 * self._batch_width * TILE,
                                              dtype=np.float32))
         self._work_pointer = self._work.ctypes.data
@@ -357,7 +363,7 @@ class KernelForward:
                 self._arrays.extend(arrays)
                 layer.pointers[part], layer.indices[part], layer.values[part] = (
                     array.ctypes.data for array in arrays)
-        width = -(-self._width // 8) * 8  # Dense parts write whole vectors of 8 rows.
+        width = _round_up(self._width, 8)  # Dense parts write whole vectors of 8 rows.
         self._activations = _cache_aligned(np.zeros(2 * width, dtype=np.float32))
         self._active = np.zeros(parts * width, dtype=np.int32)
         self._layers = layers
