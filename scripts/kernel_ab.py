@@ -7,17 +7,21 @@ the dense plans of the unpruned network, in warm blocks in shuffled order
 median milliseconds and their fraction of the multiply-add ideal over the fastest dense plan.
 Run from the repository root after `dvc repro prune@adam`:
 `python scripts/kernel_ab.py 47eb499 weight_k90 weight_k95 weight_k99 unit_k90`.
+
+With `--no-avx512` both kernels are built with `-mno-avx512f`, as for a CPU with AVX2 only;
+PyTorch and onnxruntime still use AVX-512 where the CPU has it, so then compare the kernels'
+times with each other, not their fractions of the ideal.
 """
 
 import os
 
 os.environ.setdefault("GOMP_SPINCOUNT", "20000")  # As the benchmark stage sets it.
 
+import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import pathlib  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 
 import torch  # noqa: E402
@@ -46,7 +50,15 @@ def earlier_kernel(revision: str, folder: pathlib.Path):
 
 def main() -> None:
     """Prints each plan's median milliseconds and each kernel's fraction of the ideal."""
-    revision, names = sys.argv[1], sys.argv[2:]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-avx512", action="store_true",
+                        help="build both kernels without AVX-512 (-mno-avx512f)")
+    parser.add_argument("revision", help="the commit whose kernel to time against this one")
+    parser.add_argument("names", nargs="+", help="pruned networks, e.g. weight_k90")
+    arguments = parser.parse_args()
+    revision, names = arguments.revision, arguments.names
+    extra_flags = ("-mno-avx512f",) if arguments.no_avx512 else ()
+    kernel.FLAGS += extra_flags
     torch.set_num_threads(THREADS)
     images = data.load_split(layout.DATA_DIR, "fashion-mnist", train=False).images
     batch = images[:BATCH_SIZE].contiguous()
@@ -58,6 +70,9 @@ def main() -> None:
     dense_names = list(calls)
     with tempfile.TemporaryDirectory() as folder:
         earlier = earlier_kernel(revision, pathlib.Path(folder))
+        earlier.FLAGS += extra_flags
+        calls[f"kernel dense {revision}"] = earlier.KernelForward(dense.weights, None, THREADS,
+                                                                  dense=True)
         ideal = {}
         for name in names:
             network, _, _ = artifacts.read_compact(pruned / f"{name}.pt")

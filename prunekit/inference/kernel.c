@@ -163,35 +163,38 @@ static void transpose_tile(const float *first, int64_t count, int64_t image_widt
 #define APPLY_RELU 4
 #define DENSE_PASS 8 /* every weight of the block, in groups of GROUP rows */
 #define GROUP 4
-/* Rows of a group computed together: GROUP * LANES accumulators, 16 with AVX-512; the 8-float
- * code has registers for one row's 8 only. */
-#define GROUP_RUN (LANES <= 4 ? GROUP : 1)
+/* Vectors of each output row a dense pass computes at a time, for all GROUP rows of a group:
+ * GROUP * CHUNK accumulators, 16 with AVX-512 (the whole tile); the 16 registers of AVX2 hold
+ * 8 accumulators, 2 activation vectors and a weight, so its tile runs in four chunks. */
+#define CHUNK (LANES <= 4 ? LANES : 2)
 
-/* Rows first_row .. first_row + GROUP_RUN - 1 of a dense pass: `weights` holds its group's
- * block as (columns, GROUP), so that for each input column the activation row is loaded once
- * and multiplied by every row's weight. Inlined, so that the accumulators stay in registers. */
-static inline __attribute__((always_inline)) void dense_rows(
-        vec *restrict target, const float *restrict weights, int first_row, int64_t columns,
+/* Vectors first_lane .. first_lane + CHUNK - 1 of a group's GROUP rows in a dense pass:
+ * `weights` holds the group's block as (columns, GROUP), so that for each input column the
+ * activation vectors are loaded once and multiplied by every row's weight. Inlined, so that
+ * the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void dense_group(
+        vec *restrict target, const float *restrict weights, int first_lane, int64_t columns,
         const float *restrict activations, int accumulate, int relu) {
     const vec zero = {0};
-    vec sums[GROUP_RUN][LANES];
-    for (int row = 0; row < GROUP_RUN; ++row)
-        for (int lane = 0; lane < LANES; ++lane)
-            sums[row][lane] = accumulate ? target[row * LANES + lane] : zero;
+    vec sums[GROUP][CHUNK];
+    for (int row = 0; row < GROUP; ++row)
+        for (int lane = 0; lane < CHUNK; ++lane)
+            sums[row][lane] = accumulate ? target[row * LANES + first_lane + lane] : zero;
     for (int64_t column = 0; column < columns; ++column) {
-        const vec *source = (const vec *)(activations + column * TILE);
-        vec inputs[LANES];
-        for (int lane = 0; lane < LANES; ++lane) inputs[lane] = source[lane];
-        for (int row = 0; row < GROUP_RUN; ++row) {
-            const float weight = weights[column * GROUP + first_row + row];
-            for (int lane = 0; lane < LANES; ++lane) sums[row][lane] += weight * inputs[lane];
+        const vec *source = (const vec *)(activations + column * TILE) + first_lane;
+        vec inputs[CHUNK];
+        for (int lane = 0; lane < CHUNK; ++lane) inputs[lane] = source[lane];
+        for (int row = 0; row < GROUP; ++row) {
+            const float weight = weights[column * GROUP + row];
+            for (int lane = 0; lane < CHUNK; ++lane) sums[row][lane] += weight * inputs[lane];
         }
     }
     if (relu)
-        for (int row = 0; row < GROUP_RUN; ++row)
-            for (int lane = 0; lane < LANES; ++lane) RELU(sums[row][lane]);
-    for (int row = 0; row < GROUP_RUN; ++row)
-        for (int lane = 0; lane < LANES; ++lane) target[row * LANES + lane] = sums[row][lane];
+        for (int row = 0; row < GROUP; ++row)
+            for (int lane = 0; lane < CHUNK; ++lane) RELU(sums[row][lane]);
+    for (int row = 0; row < GROUP; ++row)
+        for (int lane = 0; lane < CHUNK; ++lane)
+            target[row * LANES + first_lane + lane] = sums[row][lane];
 }
 
 /* One thread's share of a batch: tiles first_tile .. stop_tile - 1 of the images (row-major,
@@ -215,8 +218,9 @@ struct tile_range {
  * accumulators stay in vector registers while each non-zero adds its multiple of one
  * contiguous activation row. A sparse pass's rows run in the order kernel.py stores them, most
  * non-zeros first; the rows' own indices follow the pass's row pointers. A dense pass
- * (DENSE_PASS) multiplies every weight of its block, GROUP_RUN rows at a time, each activation
- * row loaded once for all of them; its rows are padded to a multiple of GROUP, so the work
+ * (DENSE_PASS) multiplies every weight of its block, a group of GROUP rows at a time (CHUNK
+ * vectors of their images at a time), each activation vector loaded once for the group; its
+ * rows are padded to a multiple of GROUP, so the work
  * space must hold that many. Each layer runs as one or more passes over blocks of its input
  * columns (flags: ACCUMULATE adds to the rows the previous pass left, END_OF_LAYER makes the
  * output the next layer's input, APPLY_RELU clamps it), so that the activation rows one pass
@@ -252,9 +256,9 @@ static void forward_tiles(const struct tile_range *range) {
                 const int64_t columns = pointers[1];
                 const float *block = current + (int64_t)pointers[0] * TILE;
                 for (int64_t group = 0; group * GROUP < rows[pass]; ++group)
-                    for (int first = 0; first < GROUP; first += GROUP_RUN)
-                        dense_rows((vec *)(following + (group * GROUP + first) * TILE),
-                                   weights + group * GROUP * columns, first, columns, block,
+                    for (int first_lane = 0; first_lane < LANES; first_lane += CHUNK)
+                        dense_group((vec *)(following + group * GROUP * TILE),
+                                   weights + group * GROUP * columns, first_lane, columns, block,
                                    accumulate, relu);
             } else {
                 const vec zero = {0};
