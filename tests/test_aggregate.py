@@ -135,7 +135,7 @@ def _benchmark_rows():
 
 def test_headline_speedups_follow_the_headline_order_per_recipe():
     speedups = aggregate.headline_speedups(_benchmark_rows(), HEADLINE, 256)
-    assert speedups == {"adam": {"weight_k90": 4.26, "unit_k50": 2.0}, "l1": {"weight_k95": 6.0}}
+    assert speedups == {"adam": {"weight_k90": 4.256, "unit_k50": 2.0}, "l1": {"weight_k95": 6.0}}
     assert list(speedups["adam"]) == ["weight_k90", "unit_k50"]
     assert aggregate.headline_speedups(_benchmark_rows(), HEADLINE, 8) == {"adam": {}, "l1": {}}
 
