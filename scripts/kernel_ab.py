@@ -3,8 +3,11 @@
 Both versions of `prunekit/inference/kernel.py` and `kernel.c` (the earlier one read with
 `git show`) run the reference recipe's first-seed pruned networks at one batch size, beside
 the dense plans of the unpruned network, in warm blocks in shuffled order
-(`timing.time_blocks`, 7 rounds, three repeats). For each network it prints both kernels'
-median milliseconds and their fraction of the multiply-add ideal over the fastest dense plan.
+(`timing.time_blocks`, 7 rounds, three repeats); both kernels' dense passes over the unpruned
+network are timed too (`kernel dense` and `kernel dense <revision>`). Every kernel's logits
+are checked against PyTorch first. For each network it prints both kernels' median
+milliseconds and their fraction of the multiply-add ideal over the fastest dense plan of this
+checkout (PyTorch, onnxruntime or the kernel's dense pass).
 Run from the repository root after `dvc repro prune@adam`:
 `python scripts/kernel_ab.py 47eb499 weight_k90 weight_k95 weight_k99 unit_k90`.
 
@@ -73,6 +76,10 @@ def main() -> None:
         earlier.FLAGS += extra_flags
         calls[f"kernel dense {revision}"] = earlier.KernelForward(dense.weights, None, THREADS,
                                                                   dense=True)
+        dense_reference = calls["torch dense"](batch)
+        for label in ("kernel dense", f"kernel dense {revision}"):
+            torch.testing.assert_close(calls[label](batch), dense_reference, rtol=1e-4,
+                                       atol=1e-4)
         ideal = {}
         for name in names:
             network, _, _ = artifacts.read_compact(pruned / f"{name}.pt")

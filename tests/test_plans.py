@@ -179,11 +179,15 @@ def test_batch_kernel_multiplies_dense_blocks_densely_and_sparse_ones_in_csr(
     # A dense pass's pointers are its first column and its width: 30 columns split 15 + 15.
     first_layer = [pointers[offset:offset + 2].tolist() for offset in pointer_offsets[:2]]
     assert first_layer == [[0, 15], [15, 15]]
-    forward = kernel.KernelForward(weights, None, num_threads=2, block_columns=16)
-    for batch_size in (256, 70):
-        inputs = random_images(batch_size, width=30)
-        torch.testing.assert_close(forward(inputs), reference_logits(weights, inputs),
-                                   rtol=1e-4, atol=1e-5, msg=f"batch {batch_size}")
+    # Blocks of 16 columns: dense passes that add to the previous block's rows; the default
+    # blocks: each layer one pass, the first dense one applying ReLU as it writes.
+    for block_columns in (16, kernel.BLOCK_COLUMNS):
+        forward = kernel.KernelForward(weights, None, num_threads=2, block_columns=block_columns)
+        for batch_size in (256, 70):
+            inputs = random_images(batch_size, width=30)
+            torch.testing.assert_close(forward(inputs), reference_logits(weights, inputs),
+                                       rtol=1e-4, atol=1e-5,
+                                       msg=f"batch {batch_size}, blocks of {block_columns}")
 
 
 @pytest.mark.parametrize("num_threads", [1, 2, 3])
