@@ -36,22 +36,26 @@ typedef int32_t mask __attribute__((vector_size(4 * VECTOR_FLOATS), aligned(4)))
 
 #define RELU(a) ((a) = (vec)((mask)(a) & ((a) > zero)))
 
-/* Adds to a row's TILE accumulators each non-zero weight times its activation row. Inlined,
- * with constant loop bounds, so that the accumulators and pointers stay in registers. */
+/* Adds to a row's TILE accumulators each non-zero weight times its activation row, which
+ * starts `offset` bytes into `activations` (its column times TILE floats: an address with no
+ * shift to compute). Inlined, with constant loop bounds, so that the accumulators and
+ * pointers stay in registers; the loop is unrolled four times, so that its own count and
+ * branch cost less per non-zero. */
 static inline __attribute__((always_inline)) void add_row(
-        vec *restrict row, const uint16_t *restrict index, const uint16_t *end,
+        vec *restrict row, const uint32_t *restrict offset, const uint32_t *end,
         const float *restrict weight, const float *restrict activations) {
     vec sums[SETS][LANES];
     for (int lane = 0; lane < LANES; ++lane) sums[0][lane] = row[lane];
     for (int set = 1; set < SETS; ++set)
         for (int lane = 0; lane < LANES; ++lane) sums[set][lane] = (vec){0};
-    for (; end - index >= SETS; index += SETS, weight += SETS)
+#pragma GCC unroll 4
+    for (; end - offset >= SETS; offset += SETS, weight += SETS)
         for (int set = 0; set < SETS; ++set) {
-            const vec *source = (const vec *)(activations + (int64_t)index[set] * TILE);
+            const vec *source = (const vec *)((const char *)activations + offset[set]);
             for (int lane = 0; lane < LANES; ++lane) sums[set][lane] += weight[set] * source[lane];
         }
-    for (; index < end; ++index, ++weight) {
-        const vec *source = (const vec *)(activations + (int64_t)*index * TILE);
+    for (; offset < end; ++offset, ++weight) {
+        const vec *source = (const vec *)((const char *)activations + *offset);
         for (int lane = 0; lane < LANES; ++lane) sums[0][lane] += *weight * source[lane];
     }
     for (int set = 1; set < SETS; ++set)
@@ -204,9 +208,9 @@ struct tile_range {
     int64_t batch, image_width;
     int64_t pixels;
     const int32_t *row_pointers;
-    const uint16_t *column_indices;
+    const uint32_t *row_offsets;
     const float *values;
-    const int64_t *rows, *pointer_offsets, *index_offsets, *value_offsets, *flags;
+    const int64_t *rows, *pointer_starts, *offset_starts, *value_starts, *flags;
     int64_t passes;
     float *work;
     int64_t width, first_tile, stop_tile;
@@ -217,14 +221,14 @@ struct tile_range {
  * A tile's activations are (features, TILE) with the images innermost; an output row's 64
  * accumulators stay in vector registers while each non-zero adds its multiple of one
  * contiguous activation row. A sparse pass's rows run in the order kernel.py stores them, most
- * non-zeros first; the rows' own indices follow the pass's row pointers. A dense pass
- * (DENSE_PASS) multiplies every weight of its block, a group of GROUP rows at a time (CHUNK
- * vectors of their images at a time), each activation vector loaded once for the group; its
- * rows are padded to a multiple of GROUP, so the work
- * space must hold that many. Each layer runs as one or more passes over blocks of its input
- * columns (flags: ACCUMULATE adds to the rows the previous pass left, END_OF_LAYER makes the
- * output the next layer's input, APPLY_RELU clamps it), so that the activation rows one pass
- * reads stay in cache (kernel.py's BLOCK_COLUMNS sets the blocks). */
+ * non-zeros first; the rows' own indices follow the pass's row pointers, and each non-zero's
+ * activation row is given by its offset in bytes. A dense pass (DENSE_PASS) multiplies every
+ * weight of its block, a group of GROUP rows at a time (CHUNK vectors of their images at a
+ * time), each activation vector loaded once for the group; its rows are padded to a multiple
+ * of GROUP, so the work space must hold that many. Each layer runs as one or more passes over
+ * blocks of its input columns (flags: ACCUMULATE adds to the rows the previous pass left,
+ * END_OF_LAYER makes the output the next layer's input, APPLY_RELU clamps it), so that the
+ * activation rows one pass reads stay in cache (kernel.py's BLOCK_COLUMNS sets the blocks). */
 static void forward_tiles(const struct tile_range *range) {
     if (range->first_tile >= range->stop_tile) return; /* an idle worker's empty share */
     /* Locals, so that the loops keep the pointers in registers. */
@@ -232,11 +236,11 @@ static void forward_tiles(const struct tile_range *range) {
     const int64_t batch = range->batch, image_width = range->image_width;
     const int64_t pixels = range->pixels;
     const int32_t *const row_pointers = range->row_pointers;
-    const uint16_t *const column_indices = range->column_indices;
+    const uint32_t *const row_offsets = range->row_offsets;
     const float *const values = range->values;
-    const int64_t *const rows = range->rows, *const pointer_offsets = range->pointer_offsets;
-    const int64_t *const index_offsets = range->index_offsets;
-    const int64_t *const value_offsets = range->value_offsets, *const flags = range->flags;
+    const int64_t *const rows = range->rows, *const pointer_starts = range->pointer_starts;
+    const int64_t *const offset_starts = range->offset_starts;
+    const int64_t *const value_starts = range->value_starts, *const flags = range->flags;
     const int64_t passes = range->passes, width = range->width;
     float *const work = range->work, *const logits = range->logits;
     const int64_t outputs = rows[passes - 1];
@@ -246,9 +250,9 @@ static void forward_tiles(const struct tile_range *range) {
         const int64_t count = batch - start < TILE ? batch - start : TILE;
         transpose_tile(images + start * image_width, count, image_width, pixels, current);
         for (int64_t pass = 0; pass < passes; ++pass) {
-            const int32_t *pointers = row_pointers + pointer_offsets[pass];
-            const uint16_t *indices = column_indices + index_offsets[pass];
-            const float *weights = values + value_offsets[pass];
+            const int32_t *pointers = row_pointers + pointer_starts[pass];
+            const uint32_t *offsets = row_offsets + offset_starts[pass];
+            const float *weights = values + value_starts[pass];
             const int accumulate = (flags[pass] & ACCUMULATE) != 0;
             const int relu = (flags[pass] & APPLY_RELU) != 0;
             if (flags[pass] & DENSE_PASS) {
@@ -268,7 +272,7 @@ static void forward_tiles(const struct tile_range *range) {
                     vec sums[LANES];
                     for (int lane = 0; lane < LANES; ++lane)
                         sums[lane] = accumulate ? target[lane] : zero;
-                    add_row(sums, indices + pointers[position], indices + pointers[position + 1],
+                    add_row(sums, offsets + pointers[position], offsets + pointers[position + 1],
                             weights + pointers[position], current);
                     if (relu)
                         for (int lane = 0; lane < LANES; ++lane) RELU(sums[lane]);
@@ -370,9 +374,9 @@ static void run_tile_task(int64_t index) { forward_tiles(&pool.ranges[index]); }
  * asked if a worker could not be started). */
 int64_t forward_batch(const float *images, int64_t batch, int64_t image_width,
                       int64_t pixels, const int32_t *row_pointers,
-                      const uint16_t *column_indices, const float *values, const int64_t *rows,
-                      const int64_t *pointer_offsets, const int64_t *index_offsets,
-                      const int64_t *value_offsets, const int64_t *flags, int64_t passes,
+                      const uint32_t *row_offsets, const float *values, const int64_t *rows,
+                      const int64_t *pointer_starts, const int64_t *offset_starts,
+                      const int64_t *value_starts, const int64_t *flags, int64_t passes,
                       float *work, int64_t width, int64_t threads, float *logits) {
     const int64_t tiles = (batch + TILE - 1) / TILE;
     int64_t parts = threads < tiles ? threads : tiles;
@@ -387,8 +391,8 @@ int64_t forward_batch(const float *images, int64_t batch, int64_t image_width,
     for (int64_t part = 0; part < parts; ++part) {
         const int64_t first = part * share;
         pool.ranges[part] = (struct tile_range){
-            images, batch, image_width, pixels, row_pointers, column_indices,
-            values, rows, pointer_offsets, index_offsets, value_offsets, flags, passes,
+            images, batch, image_width, pixels, row_pointers, row_offsets,
+            values, rows, pointer_starts, offset_starts, value_starts, flags, passes,
             work + part * 2 * width * TILE, width, first,
             first + share < tiles ? first + share : tiles, logits};
     }

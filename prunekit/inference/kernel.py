@@ -34,13 +34,15 @@ SOURCE = pathlib.Path(__file__).with_name("kernel.c")
 FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-pthread", "-shared", "-fPIC")
 # Constants shared with kernel.c, which must define the same values.
 TILE = 64  # Images per tile of forward_batch.
+ROW_BYTES = 4 * TILE  # A tile's activation row; forward_batch finds rows by offset in bytes.
 ACCUMULATE, END_OF_LAYER, APPLY_RELU, DENSE_PASS = 1, 2, 4, 8  # Pass flags of forward_batch.
 GROUP = 4  # Rows of a dense pass stored together (their weights interleaved by column).
 FORMAT_CSR, FORMAT_CSC, FORMAT_DENSE = 0, 1, 2  # Layer formats of forward_vector.
 FORMAT_NAMES = {FORMAT_CSR: "csr", FORMAT_CSC: "csc", FORMAT_DENSE: "dense"}
 MAX_PARTS = 8  # Threads forward_vector splits a layer between, at most.
 RUN_VECTORS = 8  # 8-float vectors of rows per run of a dense layer in forward_vector.
-MAX_INDEX = np.iinfo(np.uint16).max  # The kernels' indices are 16-bit.
+# forward_vector's indices are 16-bit (forward_batch's row offsets are 32-bit and reach further).
+MAX_INDEX = np.iinfo(np.uint16).max
 # Pixels (and images) per square block forward_batch transposes: 16 with AVX-512, 8 with AVX2.
 TRANSPOSE_BLOCK = 16
 CACHE_LINE_BYTES = 64
@@ -185,7 +187,9 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
     a dense pass: its pointers are its first column and its number of columns, its values
     :func:`_dense_block`. Any other is in CSR, its rows in order of their non-zeros, most first
     (stable), so that the length of the kernel's loop over a row changes slowly from one row
-    to the next; the rows' own indices follow its row pointers.
+    to the next; the rows' own indices follow its row pointers. A non-zero's column is stored
+    as the offset of its activation row in bytes (column × :data:`ROW_BYTES`), so that the
+    kernel adds it to an address without a shift.
 
     Args:
         weights: The (out, in) matrices, first layer first.
@@ -193,11 +197,11 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
         keep_zeros: Multiply every weight, zeros too, as a dense engine does.
 
     Returns:
-        The passes' concatenated pointers (int32), column indices (uint16, the matrix's own)
-        and values (float32); then per pass its rows, the offsets of its pointers, of its
-        indices and of its values, and its flags (int64).
+        The passes' concatenated pointers (int32), activation-row offsets (uint32, of the
+        matrix's own columns) and values (float32); then per pass its rows, where its
+        pointers, its offsets and its values start, and its flags (int64).
     """
-    pointers, indices, values, rows, flags = [], [], [], [], []
+    pointers, offsets, values, rows, flags = [], [], [], [], []
     for index, weight in enumerate(weights):
         # As few blocks as hold block_columns each, of equal width, so that no pass is short.
         count = -(-max(weight.shape[1], 1) // block_columns)
@@ -209,22 +213,22 @@ def _pack_passes(weights: Sequence[torch.Tensor], block_columns: int, keep_zeros
             if keep_zeros or int(row_nonzeros.sum()) >= DENSE_PASS_MIN_DENSITY * block.numel():
                 flag |= DENSE_PASS
                 pointers.append(np.array([start, block.shape[1]], dtype=np.int32))
-                indices.append(np.zeros(0, dtype=np.uint16))
+                offsets.append(np.zeros(0, dtype=np.uint32))
                 values.append(_dense_block(block))
             else:
                 order = torch.argsort(row_nonzeros, descending=True, stable=True)
-                row_pointers, columns, block_values = compact.csr_numpy(block[order], np.uint16)
+                row_pointers, columns, block_values = compact.csr_numpy(block[order], np.uint32)
                 pointers.append(np.concatenate([row_pointers, order.numpy().astype(np.int32)]))
-                indices.append(columns + np.uint16(start))
+                offsets.append((columns + np.uint32(start)) * np.uint32(ROW_BYTES))
                 values.append(block_values)
             rows.append(weight.shape[0])
             if number == count - 1:
                 flag |= END_OF_LAYER | (APPLY_RELU if index < len(weights) - 1 else 0)
             flags.append(flag)
     # Each pass's arrays start where the passes before it end.
-    offsets = [np.cumsum([0, *map(len, arrays[:-1])]) for arrays in (pointers, indices, values)]
-    return (np.concatenate(pointers), np.concatenate(indices), np.concatenate(values),
-            *(np.array(column, dtype=np.int64) for column in (rows, *offsets, flags)))
+    starts = [np.cumsum([0, *map(len, arrays[:-1])]) for arrays in (pointers, offsets, values)]
+    return (np.concatenate(pointers), np.concatenate(offsets), np.concatenate(values),
+            *(np.array(column, dtype=np.int64) for column in (rows, *starts, flags)))
 
 
 class _VectorLayer(ctypes.Structure):
