@@ -18,12 +18,13 @@ class FakeClock:
         """Returns the fake time in seconds."""
         return self.now
 
-    def plan(self, name: str, seconds: float):
-        """Returns a fake plan that takes ``seconds`` of fake time."""
+    def plan(self, name: str, seconds: float, cold: float | None = None):
+        """Returns a fake plan that takes ``seconds`` of fake time, ``cold`` after another plan."""
 
         def call() -> None:
+            warm = bool(self.calls) and self.calls[-1] == name
             self.calls.append(name)
-            self.now += seconds
+            self.now += seconds if warm or cold is None else cold
 
         return call
 
@@ -38,8 +39,9 @@ def test_every_plan_runs_one_warm_block_per_round_in_seeded_random_orders():
     calls = {"a": clock.plan("a", 0.001), "b": clock.plan("b", 0.002), "c": clock.plan("c", 0.004)}
     durations, block_calls = timing.time_blocks(calls, policy(rounds=30), clock)
     assert block_calls == {"a": 4, "b": 2, "c": 1}  # As many calls as fill 0.004 s.
-    assert clock.calls[:6] == ["a", "b", "c", "a", "b", "c"]  # Warm-up, then block sizing.
-    blocks, position = [], 6
+    # Warm-up, then block sizing: an untimed call and a timed one each.
+    assert clock.calls[:9] == ["a", "b", "c", "a", "a", "b", "b", "c", "c"]
+    blocks, position = [], 9
     while position < len(clock.calls):  # A block: one untimed call, then the timed ones.
         name = clock.calls[position]
         size = 1 + block_calls[name]
@@ -63,10 +65,18 @@ def test_separate_warmups_run_before_timing_and_must_match_the_calls():
     calls = {"a": clock.plan("a", 0.004)}
     durations, _ = timing.time_blocks(calls, policy(warmup_calls=2), clock,
                                       warmups={"a": clock.plan("warm a", 0.5)})
-    assert clock.calls == ["warm a", "warm a"] + ["a"] * 7  # Sizing, then 3 blocks of 1 + 1.
+    assert clock.calls == ["warm a", "warm a"] + ["a"] * 8  # Sizing, then 3 blocks of 1 + 1.
     assert durations["a"] == pytest.approx([0.004] * 3)  # Warm-up time is not counted.
     with pytest.raises(ValueError, match="warm-ups"):
         timing.time_blocks(calls, policy(), clock, warmups={"b": lambda: None})
+
+
+def test_blocks_are_sized_from_warm_calls():
+    clock = FakeClock()  # Each plan's first call after the other plan's is four times slower.
+    calls = {"a": clock.plan("a", 0.0001, cold=0.0004), "b": clock.plan("b", 0.0002, cold=0.0008)}
+    durations, block_calls = timing.time_blocks(calls, policy(), clock)
+    assert block_calls == {"a": 40, "b": 20}  # Not the 10 and 5 that one cold call gives.
+    assert durations["a"] == pytest.approx([0.0001] * 3)  # Each block's untimed call is cold.
 
 
 def test_block_length_is_bounded():

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 MAX_BLOCK_CALLS = 10_000  # No block holds more timed calls than this, however fast the call.
+# Blocks are sized from warm calls back to back that last this share of a block (at least one).
+SIZING_SHARE = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,8 +28,8 @@ class TimingPolicy:
 
     Attributes:
         rounds: Blocks per callable, one per round; the reported figure is their median.
-        block_seconds: Target duration of a block's timed calls: as many calls as fit, judged
-            from one call after the warm-up, and at least one.
+        block_seconds: Target duration of a block's timed calls: as many calls as fit, at
+            least one, judged from warm calls (:func:`time_blocks`).
         warmup_calls: Untimed calls of each callable before the first round.
         max_block_calls: The most timed calls in one block.
     """
@@ -83,11 +85,8 @@ def time_blocks(calls: Mapping[str, Callable[[], object]], policy: TimingPolicy,
     for _ in range(policy.warmup_calls):
         for warmup in warmups.values():
             warmup()
-    block_calls = {}
-    for name, call in calls.items():  # One full call each sizes the blocks.
-        started = clock()
-        call()
-        block_calls[name] = policy.calls_per_block(clock() - started)
+    block_calls = {name: policy.calls_per_block(_warm_seconds_per_call(call, policy, clock))
+                   for name, call in calls.items()}
     durations: dict[str, list[float]] = {name: [] for name in calls}
     order = random.Random(order_seed)
     collecting = gc.isenabled()
@@ -105,6 +104,24 @@ def time_blocks(calls: Mapping[str, Callable[[], object]], policy: TimingPolicy,
         if collecting:
             gc.enable()
     return durations, block_calls
+
+
+def _warm_seconds_per_call(call: Callable[[], object], policy: TimingPolicy,
+                           clock: Callable[[], float]) -> float:
+    """Times a callable as a block finds it: after one untimed call, back to back.
+
+    One call after the other callables' warm-ups can be ten times slower than the calls of a
+    block (caches cold, worker threads asleep), and blocks sized by it held a tenth of their
+    calls. The timed calls last :data:`SIZING_SHARE` of a block, at least one call.
+    """
+    call()
+    count, started = 0, clock()
+    while True:
+        call()
+        count += 1
+        elapsed = clock() - started
+        if elapsed >= SIZING_SHARE * policy.block_seconds or count >= policy.max_block_calls:
+            return elapsed / count
 
 
 def spread(durations: Sequence[float]) -> dict[str, float | int]:
