@@ -168,7 +168,7 @@ def test_kernel_threads_share_any_batch_and_read_only_the_kept_pixels(extra_flag
 def test_batch_kernel_multiplies_dense_blocks_densely_and_sparse_ones_in_csr(
         extra_flags, monkeypatch, random_weights, random_images):
     monkeypatch.setattr(kernel, "FLAGS", kernel.FLAGS + extra_flags)
-    # 37 rows, the widest layer, is no multiple of the dense passes' groups of 4 rows.
+    # 37 rows, the widest layer, is no multiple of the dense passes' groups of 6 rows.
     shapes, densities = [(37, 30), (21, 37), (10, 21)], [0.9, 0.3, 1.0]
     weights = [random_weights([shape], seed=index, density=density)[0]
                for index, (shape, density) in enumerate(zip(shapes, densities, strict=True))]

@@ -166,10 +166,11 @@ static void transpose_tile(const float *first, int64_t count, int64_t image_widt
 #define END_OF_LAYER 2
 #define APPLY_RELU 4
 #define DENSE_PASS 8 /* every weight of the block, in groups of GROUP rows */
-#define GROUP 4
+#define GROUP 6
 /* Vectors of each output row a dense pass computes at a time, for all GROUP rows of a group:
- * GROUP * CHUNK accumulators, 16 with AVX-512 (the whole tile); the 16 registers of AVX2 hold
- * 8 accumulators, 2 activation vectors and a weight, so its tile runs in four chunks. */
+ * GROUP * CHUNK accumulators, 24 of the 32 registers with AVX-512 (the whole tile, beside its
+ * four activation vectors and a weight); the 16 registers of AVX2 hold 12 accumulators, 2
+ * activation vectors and a weight, so its tile runs in four chunks. */
 #define CHUNK (LANES <= 4 ? LANES : 2)
 
 /* Vectors first_lane .. first_lane + CHUNK - 1 of a group's GROUP rows in a dense pass:

@@ -36,7 +36,7 @@ FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-pthread", "-shared", "-
 TILE = 64  # Images per tile of forward_batch.
 ROW_BYTES = 4 * TILE  # A tile's activation row; forward_batch finds rows by offset in bytes.
 ACCUMULATE, END_OF_LAYER, APPLY_RELU, DENSE_PASS = 1, 2, 4, 8  # Pass flags of forward_batch.
-GROUP = 4  # Rows of a dense pass stored together (their weights interleaved by column).
+GROUP = 6  # Rows of a dense pass stored together (their weights interleaved by column).
 FORMAT_CSR, FORMAT_CSC, FORMAT_DENSE = 0, 1, 2  # Layer formats of forward_vector.
 FORMAT_NAMES = {FORMAT_CSR: "csr", FORMAT_CSC: "csc", FORMAT_DENSE: "dense"}
 MAX_PARTS = 8  # Threads forward_vector splits a layer between, at most.
@@ -51,7 +51,7 @@ CACHE_LINE_BYTES = 64
 # tile (64 KiB), the fastest block measured; a matrix's columns are split into equal blocks.
 BLOCK_COLUMNS = 256
 # Batch kernel: blocks of matrices at least this dense are multiplied densely (every weight, an
-# activation row loaded once for four rows) rather than in CSR; CSR wins at density 0.5, the
+# activation row loaded once for GROUP rows) rather than in CSR; CSR wins at density 0.5, the
 # dense pass at 0.75 (docs/benchmark.md).
 DENSE_PASS_MIN_DENSITY = 0.55
 # One image: matrices at least this dense are read densely (8 weights per instruction) rather
