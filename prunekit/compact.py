@@ -116,7 +116,8 @@ def csr_numpy(weight: torch.Tensor, index_dtype: type[np.integer]
     """Returns :func:`csr_arrays` as new NumPy arrays for compiled code to read.
 
     Row pointers are int32 and values float32, as MKL and the kernels take them; columns are of
-    ``index_dtype`` (MKL reads int32, the kernels 16-bit indices).
+    ``index_dtype`` (MKL reads int32, the one-image kernel 16-bit indices, and the batch kernel
+    turns 32-bit columns into row offsets).
     """
     row_pointers, columns, values = csr_arrays(weight)
     return (row_pointers.numpy().astype(np.int32), columns.numpy().astype(index_dtype),

@@ -173,11 +173,11 @@ def test_batch_kernel_multiplies_dense_blocks_densely_and_sparse_ones_in_csr(
     weights = [random_weights([shape], seed=index, density=density)[0]
                for index, (shape, density) in enumerate(zip(shapes, densities, strict=True))]
     packed = kernel._pack_passes(weights, block_columns=16, keep_zeros=False)
-    pointers, pointer_offsets, flags = packed[0], packed[4], packed[-1]
+    pointers, pointer_starts, flags = packed[0], packed[4], packed[-1]
     dense_passes = [bool(flag & kernel.DENSE_PASS) for flag in flags]
     assert dense_passes == [True, True, False, False, False, True, True]  # 2, 3 and 2 blocks.
     # A dense pass's pointers are its first column and its width: 30 columns split 15 + 15.
-    first_layer = [pointers[offset:offset + 2].tolist() for offset in pointer_offsets[:2]]
+    first_layer = [pointers[start:start + 2].tolist() for start in pointer_starts[:2]]
     assert first_layer == [[0, 15], [15, 15]]
     # Blocks of 16 columns: dense passes that add to the previous block's rows; the default
     # blocks: each layer one pass, the first dense one applying ReLU as it writes.

@@ -263,8 +263,8 @@ static void forward_tiles(const struct tile_range *range) {
                 for (int64_t group = 0; group * GROUP < rows[pass]; ++group)
                     for (int first_lane = 0; first_lane < LANES; first_lane += CHUNK)
                         dense_group((vec *)(following + group * GROUP * TILE),
-                                   weights + group * GROUP * columns, first_lane, columns, block,
-                                   accumulate, relu);
+                                    weights + group * GROUP * columns, first_lane, columns,
+                                    block, accumulate, relu);
             } else {
                 const vec zero = {0};
                 const int32_t *order = pointers + rows[pass] + 1; /* most non-zeros first */
