@@ -84,8 +84,8 @@ def test_describe_case_of_a_hand_built_network():
 # (weight k90; unit pruning leaves them dense); the kernel and MKL need non-empty ones (not
 # k100), compact_csr does not.
 DENSE_CASE_PLANS = {"masked_dense", "masked_ort", "masked_kernel", "compact_dense",
-                    "compact_ort", "compact_hybrid", "kernel"}
-EMPTY_CASE_PLANS = DENSE_CASE_PLANS - {"kernel"} | {"compact_csr"}
+                    "compact_ort", "compact_kernel", "compact_hybrid", "kernel"}
+EMPTY_CASE_PLANS = DENSE_CASE_PLANS - {"compact_kernel", "kernel"} | {"compact_csr"}
 PLANS_BY_CASE = {("weight", 0): DENSE_CASE_PLANS, ("unit", 0): DENSE_CASE_PLANS,
                  ("weight", 90): set(plans.PLAN_NAMES),
                  ("unit", 90): DENSE_CASE_PLANS,
@@ -202,7 +202,7 @@ def test_stage_writes_rows_and_a_log_for_a_tiny_network(tmp_path, monkeypatch, r
     rows = files.read_table(layout.benchmark_table("adam"))
     assert tuple(rows.columns) == ("run", *benchmarking.ROW_KEYS)
     assert sorted(set(rows["k"])) == [0, 90, 100]  # benchmark.k_list within prune.k_list.
-    assert len(rows) == 2 * 2 * (7 + 9 + 7 + 7 + 7 + 7)  # 2 runs x 2 batch sizes x 6 cases.
+    assert len(rows) == 2 * 2 * (8 + 10 + 7 + 8 + 8 + 7)  # 2 runs x 2 batch sizes x 6 cases.
     assert (rows.groupby("run").size() == len(rows) // 2).all()
     one_run = rows[rows["run"] == 1]
     for (method, percent, batch), names in one_run.groupby(["method", "k", "batch_size"])["plan"]:
@@ -218,3 +218,31 @@ def test_a_batch_cycles_through_fewer_images():
     assert torch.equal(benchmarking.batch_of(images, 5)[3:], images[:2])
     with pytest.raises(ValueError, match="batch size >= 1"):
         benchmarking.batch_of(images, 0)
+
+
+def test_every_timed_call_runs_the_same_first_images_and_rows_are_per_batch():
+    images = torch.arange(100.0).unsqueeze(1)  # Image i is the one pixel i.
+    seen, clock = [], {"seconds": 0.0}
+
+    def forward(batch: torch.Tensor) -> torch.Tensor:
+        seen.append(batch[:, 0].int().tolist())
+        clock["seconds"] += 1.0  # Every batch takes one second of the fake clock.
+        return batch
+
+    plan = plans.Plan(plans.BASELINE, forward, 1, ("dense",))
+    policy = timing.TimingPolicy(rounds=2, block_seconds=1.0)
+    for batch_size, one_call in ((1, [[image] for image in range(64)]),
+                                 (32, [list(range(32)), list(range(32, 64))]),
+                                 (128, [[*range(100), *range(28)]])):
+        seen.clear()
+        rows = benchmarking.benchmark_networks(
+            [({"method": "weight", "k": 0, "sparsity_percent": 0.0,
+               "nonzero_ideal_speedup": 1.0}, {plans.BASELINE: plan})],
+            {plans.BASELINE: plan}, images, [batch_size], policy,
+            clock=lambda: clock["seconds"])
+        # The plan stands for the reference and the case: two warm-ups on the first batch.
+        assert seen[:2] == [one_call[0]] * 2
+        calls = seen[2:]
+        assert calls == one_call * (len(calls) // len(one_call))
+        assert rows[0]["median_ms"] == 1000.0
+        assert rows[0]["calls_per_block"] == len(one_call)

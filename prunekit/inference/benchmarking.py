@@ -24,6 +24,11 @@ from prunekit.inference import plans, timing
 # Warm-up calls run on at most this many images: enough to pay one-time costs (thread pool,
 # first touch of the weights, lazy set-up) without the cost of a full large batch.
 WARMUP_BATCH = 256
+# Distinct test images a timed call runs, in consecutive batches of the timed size (at least
+# one batch): the kernels skip the activations ReLU zeroed, whose share varies from image to
+# image (the adam dense network's batch-1 pass took 0.023 ms on the first test image and 0.040
+# ms a call over the first 64 or 256, docs/benchmark.md).
+TIMED_IMAGES = 64
 
 ROW_KEYS = ("method", "k", "sparsity_percent", "batch_size", "plan", "formats", "median_ms",
             "q1_ms", "q3_ms", "iqr_ms", "min_ms", "max_ms", "rounds", "calls_per_block",
@@ -173,6 +178,22 @@ def batch_of(images: torch.Tensor, batch_size: int) -> torch.Tensor:
     return images.repeat(repeats, 1)[:batch_size].contiguous()
 
 
+def timed_batches(images: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Splits the first images into the batches one timed call runs (:data:`TIMED_IMAGES`).
+
+    Consecutive batches of ``batch_size`` from the first images of ``images`` (:func:`batch_of`),
+    as many as cover ``TIMED_IMAGES`` images: 64 batches of one image, one batch of 256.
+    """
+    count = -(-TIMED_IMAGES // batch_size)
+    return list(batch_of(images, count * batch_size).split(batch_size))
+
+
+def run_each(plan: Callable[[torch.Tensor], object], batches: Sequence[torch.Tensor]) -> None:
+    """Runs ``plan`` on each batch in turn: one timed call."""
+    for batch in batches:
+        plan(batch)
+
+
 def benchmark_networks(networks: Sequence[tuple[Mapping[str, Any], Mapping[str, plans.Plan]]],
                        reference: Mapping[str, plans.Plan], images: torch.Tensor,
                        batch_sizes: Sequence[int], policy: timing.TimingPolicy, seed: int = 0,
@@ -182,10 +203,12 @@ def benchmark_networks(networks: Sequence[tuple[Mapping[str, Any], Mapping[str, 
     ``networks`` are ``(case, plans)`` pairs (:func:`describe_case`); ``reference`` the dense
     plans of the unpruned network. At each batch size one :func:`timing.time_blocks` session
     holds all of them, so every plan runs in the same rounds, in one random order per round,
-    and every case's speed-ups divide by the same reference medians. Each batch is the first
-    images of ``images`` (:func:`batch_of`): real images, since the kernel skips the
-    activations ReLU zeroed. Plans warm up on the first :data:`WARMUP_BATCH` of them; ``seed``
-    seeds the block order. Call it in ``torch.inference_mode()`` to leave autograd out.
+    and every case's speed-ups divide by the same reference medians. Each timed call runs a
+    plan on the same batches of the first images of ``images`` (:func:`timed_batches`): real
+    images, since the kernels skip the activations ReLU zeroed, and enough of them that no one
+    image's zeros set the figure; a row's times are per batch. Plans warm up on the first
+    :data:`WARMUP_BATCH` images of the first batch; ``seed`` seeds the block order. Call it in
+    ``torch.inference_mode()`` to leave autograd out.
     """
     owners = {("reference", name): plan for name, plan in reference.items()}
     owners.update({(index, name): plan for index, (_, network_plans) in enumerate(networks)
@@ -193,11 +216,15 @@ def benchmark_networks(networks: Sequence[tuple[Mapping[str, Any], Mapping[str, 
     keys = {f"{owner}/{name}": plan for (owner, name), plan in owners.items()}
     rows = []
     for batch_size in batch_sizes:
-        batch = batch_of(images, batch_size)
-        calls = {key: functools.partial(plan, batch) for key, plan in keys.items()}
-        warmups = {key: functools.partial(plan, batch[:WARMUP_BATCH])
+        batches = timed_batches(images, batch_size)
+        calls = {key: functools.partial(run_each, plan, batches) for key, plan in keys.items()}
+        warmups = {key: functools.partial(plan, batches[0][:WARMUP_BATCH])
                    for key, plan in keys.items()}
-        durations, block_calls = timing.time_blocks(calls, policy, clock, warmups, seed)
+        call_durations, block_calls = timing.time_blocks(calls, policy, clock, warmups, seed)
+        # Per batch: a timed call ran len(batches) of them.
+        durations = {key: [seconds / len(batches) for seconds in values]
+                     for key, values in call_durations.items()}
+        block_calls = {key: count * len(batches) for key, count in block_calls.items()}
         reference_durations = {name: durations[f"reference/{name}"] for name in reference}
         for index, (case, network_plans) in enumerate(networks):
             rows.extend(case_rows(
