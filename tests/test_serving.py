@@ -18,7 +18,8 @@ def saved(tmp_path_factory, random_weights):
     return path, masked
 
 
-@pytest.mark.parametrize("plan", [None, "compact_ort", "mkl_csr", "kernel", "masked_dense"])
+@pytest.mark.parametrize("plan", [None, "compact_ort", "mkl_csr", "kernel", "masked_dense",
+                                  "masked_kernel"])
 @pytest.mark.parametrize("batch_size", [1, 37])
 def test_loaded_network_gives_the_masked_logits(saved, tmp_path, plan, batch_size,
                                                  random_images):
@@ -56,6 +57,14 @@ def test_plan_comes_from_the_benchmark_table_at_the_nearest_batch_size(saved, tm
     with caplog.at_level("INFO"):
         assert callable(serving.load(artifact, batch_size=4))  # Its recipe's table, found.
     assert "serving plan kernel" in caplog.text
+
+
+def test_a_masked_plan_is_served_by_the_same_engine_on_the_compact_network(saved, caplog):
+    with caplog.at_level("INFO"):
+        serving.load(saved[0], plan="masked_kernel")
+        serving.load(saved[0], plan="masked_ort")
+    assert "serving plan compact_kernel" in caplog.text
+    assert "serving plan compact_ort" in caplog.text
 
 
 def test_bad_plans_and_files_are_rejected(saved, tmp_path):

@@ -15,6 +15,9 @@ logits (batch, 10). Every plan computes the masked network's logits up to float3
 * ``mkl_csr``: MKL inspector-executor CSR handles (:mod:`prunekit.inference.engines`).
 * ``kernel``: the compiled whole-network kernel (:mod:`prunekit.inference.kernel`): one image
   with each layer read by rows, by columns or densely; batches in CSR tiles.
+  ``compact_kernel`` runs the compact network on the same kernel as ``masked_kernel`` does the
+  masked one, every weight multiplied: what serves a network whose fastest plan was
+  ``masked_kernel``.
 
 Each plan holds its own copy of its matrices, so no plan finds another's weights in the cache,
 and counts the multiply-adds per sample its kernels cannot avoid (every weight of a dense
@@ -47,8 +50,8 @@ LOGIT_TOLERANCE = 1e-4
 BASELINE = "masked_dense"
 # Other plans that run the full-size masked network densely.
 DENSE_PLANS = ("masked_ort", "masked_kernel")
-PLAN_NAMES = (BASELINE, *DENSE_PLANS, "compact_dense", "compact_ort", "compact_csr",
-              "compact_hybrid", "mkl_csr", "kernel")
+PLAN_NAMES = (BASELINE, *DENSE_PLANS, "compact_dense", "compact_ort", "compact_kernel",
+              "compact_csr", "compact_hybrid", "mkl_csr", "kernel")
 
 
 class PlanMismatchError(RuntimeError):
@@ -187,10 +190,10 @@ def compact_plans(network: compact.CompactNetwork, num_threads: int | None = Non
     """Builds every plan that runs the compact network alone.
 
     ``compact_dense`` and ``compact_hybrid`` are always built; with ``num_threads``, also
-    ``compact_ort`` and, where every matrix is non-empty, ``kernel`` (left out, with a warning,
-    where its kernel cannot be compiled). The all-CSR plans (``compact_csr``, and with
-    ``num_threads`` ``mkl_csr``, which needs every matrix non-empty) only when no hidden matrix
-    is denser than ``csr_max_density``.
+    ``compact_ort`` and, where every matrix is non-empty, ``compact_kernel`` and ``kernel``
+    (left out, with a warning, where the kernel cannot be compiled). The all-CSR plans
+    (``compact_csr``, and with ``num_threads`` ``mkl_csr``, which needs every matrix
+    non-empty) only when no hidden matrix is denser than ``csr_max_density``.
 
     Args:
         network: The compact network.
@@ -217,6 +220,8 @@ def compact_plans(network: compact.CompactNetwork, num_threads: int | None = Non
                                                               num_threads),
                                 network.num_nonzero(), ("csr",) * len(weights))
     if num_threads is not None and non_empty:
+        plans.update(_kernel_plan("compact_kernel", weights, input_units, num_threads,
+                                  network.num_weights(), dense=True))
         plans.update(_kernel_plan("kernel", weights, input_units, num_threads,
                                   network.num_nonzero()))
     return {name: plans[name] for name in PLAN_NAMES if name in plans}

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 # What serves a plan that needs the full-size masked matrices, which an artifact lacks.
 COMPACT_COUNTERPART = {plans.BASELINE: "compact_dense", "masked_ort": "compact_ort",
-                       "masked_kernel": "kernel"}
+                       "masked_kernel": "compact_kernel"}
 # Served when no benchmark table names a plan: onnxruntime's dense products on the compact
 # network apply to any network, but can be several times slower than the fastest plan
 # (docs/inference-notes.md).
