@@ -54,10 +54,15 @@ BLOCK_COLUMNS = 256
 # activation row loaded once for GROUP rows) rather than in CSR; CSR wins at density 0.5, the
 # dense pass at 0.75 (docs/benchmark.md).
 DENSE_PASS_MIN_DENSITY = 0.55
-# One image: matrices at least this dense are read densely (8 weights per instruction) rather
-# than by rows or columns (one weight and one index); the dense format wins at density 0.2 and
-# loses at 0.11 (docs/benchmark.md).
+# One image: the first matrix is read densely (8 weights per instruction, zero pixels skipped)
+# when at least this dense, else by rows (one weight and one index, nothing skipped); the
+# dense format won at density 0.2 and lost at 0.11 (docs/benchmark.md).
 DENSE_MIN_DENSITY = 0.15
+# One image: a later matrix is read densely when at least this dense, else by columns; both
+# skip the inputs ReLU zeroed. Chosen on validation images with scripts/batch1_formats.py
+# (docs/benchmark.md): over the weight k90-k99 networks of every recipe, 0.04 ran 0.5 % slower
+# than each network's fastest choice on average (9.6 % at worst), 0.15 10.9 % (37.7 %).
+HIDDEN_DENSE_MIN_DENSITY = 0.04
 # One image: fewer sparse multiply-adds than this per thread do not pay for a second thread's
 # barriers, so smaller networks run on fewer threads. A dense matrix counts an eighth of its
 # entries, as it multiplies 8 at a time.
@@ -254,10 +259,12 @@ class _VectorNetwork(ctypes.Structure):
 def vector_format(weight: torch.Tensor, first_layer: bool) -> int:
     """Chooses how ``forward_vector`` reads a matrix.
 
-    Dense matrices are read densely; of sparse ones, the first (whose input pixels are rarely
-    zero) by rows and the others by columns, which skips the inputs that ReLU set to zero.
+    Matrices dense enough are read densely; of sparse ones, the first (whose input pixels are
+    zero less often than hidden units) by rows and the others by columns, which skips the
+    inputs that ReLU set to zero.
     """
-    if int(torch.count_nonzero(weight)) >= DENSE_MIN_DENSITY * weight.numel():
+    min_density = DENSE_MIN_DENSITY if first_layer else HIDDEN_DENSE_MIN_DENSITY
+    if int(torch.count_nonzero(weight)) >= min_density * weight.numel():
         return FORMAT_DENSE
     return FORMAT_CSR if first_layer else FORMAT_CSC
 
