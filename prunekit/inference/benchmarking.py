@@ -26,8 +26,8 @@ from prunekit.inference import plans, timing
 WARMUP_BATCH = 256
 # Distinct test images a timed call runs, in consecutive batches of the timed size (at least
 # one batch): the kernels skip the activations ReLU zeroed, whose share varies from image to
-# image (the adam dense network's batch-1 pass took 0.023 ms on the first test image and 0.040
-# ms a call over the first 64 or 256, docs/benchmark.md).
+# image (the adam dense network's batch-1 pass took 0.024 ms on the first test image and 0.042
+# ms a call over the first 64, docs/benchmark.md).
 TIMED_IMAGES = 64
 
 ROW_KEYS = ("method", "k", "sparsity_percent", "batch_size", "plan", "formats", "median_ms",
