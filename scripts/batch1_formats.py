@@ -14,29 +14,30 @@ case.
 Run from the repository root after `dvc repro prune`: `python scripts/batch1_formats.py`.
 """
 
+import functools
 import statistics
 
 import torch
 
 from prunekit import artifacts, data, layout, params
-from prunekit.inference import kernel, timing
+from prunekit.inference import benchmarking, kernel, timing
 
 THREADS = 2
-IMAGES = 64
 KS = (90, 95, 97, 99)
 THRESHOLDS = (0.15, 0.08, 0.04, 0.02, 0.01)
 POLICY = timing.TimingPolicy(rounds=9, block_seconds=0.005)
 
 
 def builds(weights: list[torch.Tensor], input_units: torch.Tensor | None
-           ) -> dict[float, kernel.KernelForward]:
-    """The kernel of a compact network with each threshold; thresholds with equal formats share."""
-    by_formats, chosen = {}, {}
+           ) -> tuple[dict[float, tuple[str, ...]], dict[tuple[str, ...], kernel.KernelForward]]:
+    """Each threshold's formats for a compact network, and one kernel build per distinct formats."""
+    formats, by_formats = {}, {}
     for threshold in THRESHOLDS:
         kernel.HIDDEN_DENSE_MIN_DENSITY = threshold
         forward = kernel.KernelForward(weights, input_units, THREADS)
-        chosen[threshold] = by_formats.setdefault(forward.formats, forward)
-    return chosen
+        formats[threshold] = forward.formats
+        by_formats.setdefault(forward.formats, forward)
+    return formats, by_formats
 
 
 def main() -> None:
@@ -44,32 +45,25 @@ def main() -> None:
     settings = params.load_params(["download", "train"])
     _, validation = data.load_training_splits(layout.DATA_DIR, settings["download"].dataset,
                                               settings["train"].validation)
-    images = [image.unsqueeze(0).contiguous() for image in validation.images[:IMAGES]]
+    images = benchmarking.timed_batches(validation.images, 1)  # The benchmark's 64, one by one.
     torch.set_num_threads(THREADS)
     relative = {threshold: [] for threshold in THRESHOLDS}
     for recipe in settings["train"].recipes:
         for k in KS:
             network = artifacts.read_compact(layout.pruned_model(recipe, "weight", k))[0]
-            chosen = builds(network.weights, network.input_units())
-            distinct = {id(forward): forward for forward in chosen.values()}
-
-            def one_pass(forward: kernel.KernelForward) -> None:
-                for image in images:
-                    forward(image)
-
+            formats, by_formats = builds(network.weights, network.input_units())
             durations, _ = timing.time_blocks(
-                {key: (lambda forward=forward: one_pass(forward))
-                 for key, forward in distinct.items()}, POLICY)
-            per_image = {key: 1e3 * statistics.median(values) / IMAGES
+                {key: functools.partial(benchmarking.run_each, forward, images)
+                 for key, forward in by_formats.items()}, POLICY)
+            per_image = {key: 1e3 * statistics.median(values) / len(images)
                          for key, values in durations.items()}
             fastest = min(per_image.values())
-            for threshold, forward in chosen.items():
-                relative[threshold].append(per_image[id(forward)] / fastest)
+            for threshold, key in formats.items():
+                relative[threshold].append(per_image[key] / fastest)
             densities = ", ".join(f"{float((weight != 0).float().mean()):.3f}"
                                   for weight in network.weights[:-1])
-            timings = "; ".join(
-                f"{'/'.join(distinct[key].formats[:-1])} {milliseconds:.4f} ms"
-                for key, milliseconds in per_image.items())
+            timings = "; ".join(f"{'/'.join(key[:-1])} {milliseconds:.4f} ms"
+                                for key, milliseconds in per_image.items())
             print(f"{recipe:9} weight k{k}: densities {densities}: {timings}", flush=True)
     for threshold, ratios in relative.items():
         print(f"hidden threshold {threshold}: {statistics.mean(ratios):.3f} of the fastest build "
