@@ -367,7 +367,9 @@ def test_forced_rerun_of_training_and_evaluation_changes_only_their_logs(workspa
     changed = [(stage, entry["path"]) for stage in before for kind in ("deps", "outs")
                for entry, new in zip(before[stage].get(kind, []), after[stage].get(kind, []),
                                      strict=True) if entry != new]
-    assert changed == [("train@adam-0", "logs/train/adam/seed0.json"),
-                       ("evaluate@adam-0", "logs/evaluate/adam/seed0.json")]
+    # Only the logs' timings may differ; a fast tiny stage can even repeat them to the 0.1 s.
+    logs = {"train@adam-0": "logs/train/adam/seed0.json",
+            "evaluate@adam-0": "logs/evaluate/adam/seed0.json"}
+    assert all(logs.get(stage) == path for stage, path in changed), changed
     assert all(before[stage].get("params") == after[stage].get("params") for stage in before)
     assert stages_run(dvc(workspace, "repro")) == []  # Nothing downstream changed.
