@@ -141,6 +141,23 @@ def test_kernel_plan_is_left_out_without_a_compiler(monkeypatch, caplog, random_
     assert "no C compiler" in caplog.text
 
 
+def test_a_failing_compiler_runs_once_and_its_error_reaches_the_log(monkeypatch, caplog, tmp_path,
+                                                                    random_weights):
+    runs = tmp_path / "runs"
+    compiler = tmp_path / "broken-cc"
+    compiler.write_text(f"#!/bin/sh\necho run >> {runs}\necho 'broken: no such header' >&2\n"
+                        "exit 1\n")
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CC", str(compiler))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    network = compact.compact(pruning.prune(random_weights(SMALL), "weight", 90))
+    for _ in range(2):
+        built = plans.compact_plans(network, num_threads=1)
+        assert "kernel" not in built and "compact_kernel" not in built and "mkl_csr" in built
+    assert runs.read_text().splitlines() == ["run"]  # Four kernel plans, one compile.
+    assert caplog.text.count("broken: no such header") == 4
+
+
 # The batch kernel's 16-float code where the CPU has AVX-512, and the 8-float code (AVX2) that
 # other machines run, compiled here without AVX-512.
 @pytest.mark.parametrize("extra_flags", [(), ("-mno-avx512f",)], ids=["native", "no-avx512"])

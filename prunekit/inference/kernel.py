@@ -73,6 +73,10 @@ class KernelUnavailableError(RuntimeError):
     """Raised when the kernels cannot be compiled (no C compiler, or it failed)."""
 
 
+# Why each library that failed to compile did, by its path: a process tries a build once.
+_FAILED_BUILDS: dict[pathlib.Path, str] = {}
+
+
 def _cpu_flags() -> str:
     """Returns the CPU's model and feature flags, which ``-march=native`` compiles for."""
     try:
@@ -97,7 +101,8 @@ def library() -> ctypes.CDLL:
         The loaded library with ``forward_vector`` and ``forward_batch``.
 
     Raises:
-        KernelUnavailableError: If there is no C compiler or compiling fails.
+        KernelUnavailableError: If there is no C compiler or compiling fails (tried once in a
+            process; a later call raises the same error without running the compiler again).
     """
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
@@ -106,8 +111,14 @@ def library() -> ctypes.CDLL:
     key = hashlib.sha256("\n".join((SOURCE.read_text(), compiler, *FLAGS, platform.machine(),
                                     _cpu_flags())).encode()).hexdigest()[:16]
     path = cache_dir() / f"kernels-{key}.so"
+    if path in _FAILED_BUILDS:
+        raise KernelUnavailableError(_FAILED_BUILDS[path])
     if not path.is_file():
-        _compile(compiler, path)
+        try:
+            _compile(compiler, path)
+        except KernelUnavailableError as error:
+            _FAILED_BUILDS[path] = str(error)
+            raise
     return _load(path)
 
 
